@@ -1,0 +1,32 @@
+// FlowKey: the exact-match key of the flow table, IPv4 and IPv6 alike.
+//
+// A fixed 40-byte POD so that rte_hash can hash and compare it as bytes: every
+// byte, padding included, is written by whoever builds a key.  IPv4 addresses
+// sit in the first four bytes of the 16-byte fields, the rest stays zero.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+
+namespace qos::appliance {
+
+enum class IpFamily : uint8_t { None = 0, V4 = 4, V6 = 6 };
+
+struct FlowKey {
+  std::array<uint8_t, 16> src_addr{};  ///< network byte order; IPv4 uses bytes 0..3
+  std::array<uint8_t, 16> dst_addr{};  ///< network byte order; IPv4 uses bytes 0..3
+  uint16_t src_port = 0;               ///< host byte order; 0 when the packet has no ports
+  uint16_t dst_port = 0;               ///< host byte order; 0 when the packet has no ports
+  uint8_t protocol = 0;                ///< IANA protocol number of the L4 header
+  IpFamily family = IpFamily::None;    ///< 4 or 6
+  uint8_t wildcard_mask = 0;           ///< which fields a rule ignores (FlowTable's WildcardBits)
+  uint8_t reserved = 0;                ///< always zero
+
+  bool operator==(const FlowKey& other) const {
+    return std::memcmp(this, &other, sizeof(FlowKey)) == 0;
+  }
+};
+static_assert(sizeof(FlowKey) == 40, "rte_hash compares keys as 40 raw bytes");
+
+}  // namespace qos::appliance

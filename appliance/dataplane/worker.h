@@ -1,0 +1,80 @@
+// Worker: one per worker lcore, run to completion.
+//
+//   for each RX queue it owns:
+//     rx_burst ─► parse ─► flow lookup (bulk, per wildcard mask) ─┬─► meter ─► color action
+//                                                                 ├─► class rules
+//                                                                 └─► trust policy
+//            ─► rewrite DSCP ─► tx_burst on the peer port ─► free and count what TX refused
+//   rte_rcu_qsbr_quiescent()   (no FlowEntry or PolicySnapshot pointer survives this)
+//
+// A Worker owns its queues and counters; nothing in it is written by another
+// core.  It never allocates, locks, logs or makes a system call per packet.
+// Counters are per ingress port and summed by the control thread on read.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#include "appliance/dataplane/counters.h"
+#include "appliance/dataplane/policy_snapshot.h"
+#include "appliance/flows/flow_table.h"
+
+namespace qos::appliance {
+
+inline constexpr uint16_t kBurstSize = 32;
+inline constexpr unsigned kMaxPorts = RTE_MAX_ETHPORTS;
+
+/** One RX queue a worker polls, and where its packets go. */
+struct WorkerQueue {
+  uint16_t rx_port = 0;  ///< DPDK port id it receives on
+  uint16_t rx_queue = 0;
+  uint16_t tx_port = 0;   ///< the peer port of the pair
+  uint16_t tx_queue = 0;  ///< this worker's TX queue on the peer port
+};
+
+/** What all workers share; owned by the runtime, read-only to workers. */
+struct WorkerShared {
+  FlowTable* flows = nullptr;
+  const std::atomic<const PolicySnapshot*>* policy = nullptr;
+  rte_rcu_qsbr* qsbr = nullptr;
+  const std::atomic<bool>* stop = nullptr;
+  uint32_t idle_sleep_us = 0;  ///< 0: pure polling; else sleep this long when idle
+};
+
+class Worker {
+public:
+  /**
+   * @param thread_id this worker's id in the RCU variable (0..n_workers-1)
+   * @param shared    tables and flags shared by all workers
+   * @param queues    the RX queues it polls; fixed for its lifetime
+   */
+  Worker(unsigned thread_id, const WorkerShared& shared, std::vector<WorkerQueue> queues);
+
+  /** The lcore main loop.  Runs until *shared.stop is true.  @return 0 */
+  int run() noexcept;
+
+  /** Handles one received burst from @p queue: classify, mark, police, transmit. */
+  void processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const WorkerQueue& queue,
+                    rte_mbuf** pkts, uint16_t n_pkts) noexcept;
+
+  /** Counters of packets received on @p port_id.  Read from any thread. */
+  const PortCounters& counters(uint16_t port_id) const { return counters_[port_id]; }
+
+  /** rte_eal_remote_launch() entry: arg is a Worker*. */
+  static int launch(void* worker);
+
+private:
+  unsigned thread_id_;
+  WorkerShared shared_;
+  std::vector<WorkerQueue> queues_;
+  std::array<PortCounters, kMaxPorts> counters_;
+};
+
+}  // namespace qos::appliance

@@ -1,0 +1,252 @@
+// qosgate: the DiffServ bump in the wire.
+//
+//   parse options -> load and validate the config -> EAL init -> ports, flow
+//   table, workers -> control loop (signals, reload, reclamation) -> clean stop
+//   with final counters and an mbuf leak check.
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <signal.h>
+
+#include <rte_eal.h>
+#include <rte_version.h>
+
+#include "appliance/config/appliance_config.h"
+#include "appliance/runtime/appliance.h"
+#include "appliance/runtime/metrics.h"
+#include "control/common/log.h"
+
+namespace po = boost::program_options;
+using qos::appliance::Appliance;
+using qos::appliance::ApplianceConfig;
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_reload = 0;
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+void onStop(int /*signal*/) { g_stop = 1; }
+void onReload(int /*signal*/) { g_reload = 1; }
+
+void installSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = onStop;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = onReload;
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+void printSummary(const Appliance& app) {
+  std::printf("qosgate: final counters\n");
+  std::printf("%-5s %-20s %-8s %12s %12s %10s %10s %10s %10s\n", "port", "device", "role",
+              "rx_pkts", "tx_pkts", "dropped", "malformed", "non_ip", "remarked");
+  for (const auto& port : app.ports()) {
+    const auto t = app.portTotals(port.port_id);
+    uint64_t malformed = 0;
+    for (uint64_t m : t.malformed) {
+      malformed += m;
+    }
+    std::printf("%-5u %-20s %-8s %12lu %12lu %10lu %10lu %10lu %10lu\n", port.port_id,
+                port.device.c_str(), port.role.c_str(), t.rx_pkts, t.tx_pkts, t.droppedTotal(),
+                malformed, t.non_ip_pkts, t.remarked_pkts);
+    std::string reasons;
+    for (size_t r = 0; r < qos::appliance::kDropReasons; ++r) {
+      if (t.drops[r] != 0) {
+        reasons += std::string(" ") +
+                   qos::appliance::dropReasonName(static_cast<qos::appliance::DropReason>(r)) +
+                   "=" + std::to_string(t.drops[r]);
+      }
+    }
+    if (!reasons.empty()) {
+      std::printf("      drops by reason:%s\n", reasons.c_str());
+    }
+    std::string malformed_reasons;
+    for (size_t r = 1; r < qos::appliance::kMalformedReasons; ++r) {
+      if (t.malformed[r] != 0) {
+        malformed_reasons += " " +
+                             std::string(qos::appliance::malformedReasonName(
+                                 static_cast<qos::appliance::MalformedReason>(r))) +
+                             "=" + std::to_string(t.malformed[r]);
+      }
+    }
+    if (!malformed_reasons.empty()) {
+      std::printf("      malformed by reason:%s\n", malformed_reasons.c_str());
+    }
+    if (t.rx_pkts != t.tx_pkts + t.droppedTotal()) {
+      std::printf("      CONSERVATION VIOLATED: rx %lu != tx %lu + dropped %lu\n", t.rx_pkts,
+                  t.tx_pkts, t.droppedTotal());
+    }
+  }
+  std::fflush(stdout);
+}
+
+void reloadConfig(Appliance& app) {
+  auto next = qos::appliance::loadApplianceConfig(app.config().source_path);
+  if (!next) {
+    qos::log::error("reload refused, keeping the running config: " + next.error().message);
+    return;
+  }
+  const auto s = app.reload(*next);
+  qos::log::info("reloaded " + app.config().source_path + ": flows +" +
+                 std::to_string(s.flows_added) + " -" + std::to_string(s.flows_removed) + " ~" +
+                 std::to_string(s.flows_changed) +
+                 (s.policy_changed ? ", policy changed" : ", policy unchanged"));
+  for (const auto& key : s.needs_restart) {
+    qos::log::warning("reload: changes to [" + key + "] take effect only after a restart");
+  }
+}
+
+int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal_args,
+        const char* argv0) {
+  std::vector<std::string> eal_args{argv0};
+  eal_args.insert(eal_args.end(), config.eal_args.begin(), config.eal_args.end());
+  eal_args.insert(eal_args.end(), extra_eal_args.begin(), extra_eal_args.end());
+  std::vector<char*> eal_argv;
+  for (auto& a : eal_args) {
+    eal_argv.push_back(a.data());
+  }
+  if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
+    qos::log::error("EAL initialization failed (see the EAL messages above); EAL args were:" + [&] {
+      std::string s;
+      for (size_t i = 1; i < eal_args.size(); ++i) {
+        s += " " + eal_args[i];
+      }
+      return s;
+    }());
+    return kExitRuntime;
+  }
+  installSignals();
+
+  int status = kExitOk;
+  {
+    auto app = Appliance::create(config);
+    if (!app) {
+      qos::log::error(app.error().message);
+      rte_eal_cleanup();
+      return kExitRuntime;
+    }
+    std::unique_ptr<qos::appliance::MetricsServer> metrics;
+    if (!config.metrics.listen.empty()) {
+      auto m = qos::appliance::MetricsServer::start(config.metrics.listen, **app);
+      if (!m) {
+        qos::log::error(m.error().message);
+        rte_eal_cleanup();
+        return kExitRuntime;
+      }
+      metrics = std::move(*m);
+    }
+    if (auto r = (*app)->start(); !r) {
+      qos::log::error(r.error().message);
+      rte_eal_cleanup();
+      return kExitRuntime;
+    }
+    std::string pairs;
+    for (const auto& p : (*app)->ports()) {
+      if (p.role == "inside") {
+        pairs += " " + p.device + "<->" + (*app)->ports()[&p - &(*app)->ports()[0] + 1].device;
+      }
+    }
+    qos::log::info("forwarding:" + pairs + "; " + std::to_string((*app)->workerCount()) +
+                   " worker(s), " + std::to_string((*app)->flowCount()) + " flow(s), " +
+                   std::to_string(config.policy.classes.size()) + " class rule(s)" +
+                   (config.metrics.listen.empty() ? "" : ", metrics on " + config.metrics.listen));
+
+    while (g_stop == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (g_reload != 0) {
+        g_reload = 0;
+        reloadConfig(**app);
+      }
+      (*app)->housekeeping();
+    }
+    qos::log::info("stopping");
+    metrics.reset();
+    (*app)->stop();
+    printSummary(**app);
+    (*app)->closePorts();
+    const unsigned leaked = (*app)->mbufsInUse();
+    std::printf("qosgate: mbufs in use after stop: %u of %u\n", leaked, (*app)->mbufsTotal());
+    if (leaked != 0) {
+      qos::log::error("mbuf leak: " + std::to_string(leaked) + " mbufs not returned to the pool");
+      status = kExitRuntime;
+    }
+  }
+  rte_eal_cleanup();
+  return status;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  qos::log::setProgram("qosgate");
+  // Everything after "--" goes to EAL untouched.
+  std::vector<std::string> eal_extra;
+  int own_argc = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--") {
+      own_argc = i;
+      eal_extra.assign(argv + i + 1, argv + argc);
+      break;
+    }
+  }
+
+  po::options_description desc(
+      "Usage: qosgate --config FILE [--check-config] [-- EAL args]\n\n"
+      "DiffServ bump in the wire: classifies flows, rewrites DSCP and polices\n"
+      "with rte_meter on DPDK ports.  EAL args come from [eal] args in the\n"
+      "config, then from the command line after \"--\".\n\nOptions");
+  desc.add_options()("help,h", "print this help and exit")(
+      "version,V", "print the version and exit")("config,c", po::value<std::string>(),
+                                                 "TOML config file (required)")(
+      "check-config", "validate the config and exit (0 valid, 2 invalid)")("verbose,v",
+                                                                           "log debug messages");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(own_argc, argv).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "qosgate: " << e.what() << "\n(try qosgate --help)\n";
+    return kExitUsage;
+  }
+  if (vm.count("help") != 0) {
+    std::cout << desc << "\nSignals: SIGINT/SIGTERM stop cleanly (final counters are printed);\n"
+              << "SIGHUP re-reads the config and applies flows and policy without a restart.\n";
+    return kExitOk;
+  }
+  if (vm.count("version") != 0) {
+    std::cout << "qosgate " << QOS_VERSION << " (" << rte_version() << ")\n";
+    return kExitOk;
+  }
+  if (vm.count("verbose") != 0) {
+    qos::log::setLevel(qos::log::Level::Debug);
+  }
+  if (vm.count("config") == 0) {
+    std::cerr << "qosgate: --config FILE is required (try qosgate --help)\n";
+    return kExitUsage;
+  }
+  const std::string path = vm["config"].as<std::string>();
+  auto config = qos::appliance::loadApplianceConfig(path);
+  if (!config) {
+    std::cerr << "qosgate: error: " << config.error().message << "\n";
+    return kExitUsage;
+  }
+  if (vm.count("check-config") != 0) {
+    std::cout << path << ": OK: " << config->pairs.size() << " port pair(s), "
+              << config->flows.size() << " flow(s), " << config->policy.classes.size()
+              << " class rule(s)\n";
+    return kExitOk;
+  }
+  return run(*config, eal_extra, argv[0]);
+}

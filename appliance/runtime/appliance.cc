@@ -1,0 +1,334 @@
+#include "appliance/runtime/appliance.h"
+
+#include <cstring>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "control/common/log.h"
+
+namespace qos::appliance {
+namespace {
+
+constexpr unsigned kMempoolCache = 256;
+std::atomic<unsigned> g_instance{0};
+
+std::array<uint8_t, sizeof(FlowKey)> keyBytes(const FlowKey& key) {
+  std::array<uint8_t, sizeof(FlowKey)> bytes;
+  std::memcpy(bytes.data(), &key, sizeof(FlowKey));
+  return bytes;
+}
+
+std::string rteError(const std::string& what, int rc) {
+  return what + ": " + rte_strerror(rc < 0 ? -rc : rc);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Appliance>> Appliance::create(const ApplianceConfig& config) {
+  std::unique_ptr<Appliance> app(new Appliance());
+  app->config_ = config;
+  app->name_ = "q" + std::to_string(g_instance.fetch_add(1));
+
+  unsigned lcore = 0;
+  RTE_LCORE_FOREACH_WORKER(lcore) { app->worker_lcores_.push_back(lcore); }
+  if (app->worker_lcores_.empty()) {
+    return makeError(
+        "no worker lcore: qosgate needs at least two lcores, the main one for control and one "
+        "worker (EAL option -l, e.g. \"-l 0-1\")");
+  }
+  const unsigned n_workers = static_cast<unsigned>(app->worker_lcores_.size());
+
+  // Enough mbufs for every descriptor of every queue, plus per-lcore caches
+  // and one burst in flight per worker.
+  const uint64_t n_ports = 2 * config.pairs.size();
+  const uint64_t needed =
+      n_ports * n_workers * (config.dataplane.rx_descriptors + config.dataplane.tx_descriptors) +
+      (n_workers + 1) * (kMempoolCache + kBurstSize);
+  if (config.dataplane.mbufs < needed) {
+    return makeError("dataplane.mbufs = " + std::to_string(config.dataplane.mbufs) +
+                     " is too few: " + std::to_string(n_ports) + " ports x " +
+                     std::to_string(n_workers) + " queues x descriptors need at least " +
+                     std::to_string(needed));
+  }
+  const std::string pool_name = "pool_" + app->name_;
+  app->pool_ =
+      rte_pktmbuf_pool_create(pool_name.c_str(), config.dataplane.mbufs, kMempoolCache, 0,
+                              RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  if (app->pool_ == nullptr) {
+    return makeError(rteError("cannot create the mbuf pool (" +
+                                  std::to_string(config.dataplane.mbufs) +
+                                  " mbufs); give EAL more memory (-m) or lower dataplane.mbufs",
+                              rte_errno));
+  }
+
+  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(n_workers);
+  app->qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+  if (app->qsbr_ == nullptr || rte_rcu_qsbr_init(app->qsbr_, n_workers) != 0) {
+    return makeError("cannot create the RCU variable");
+  }
+  for (unsigned id = 0; id < n_workers; ++id) {
+    rte_rcu_qsbr_thread_register(app->qsbr_, id);
+  }
+
+  auto flows = FlowTable::create(app->name_, config.dataplane.max_flows,
+                                 static_cast<int>(rte_socket_id()), app->qsbr_);
+  if (!flows) {
+    return flows.error();
+  }
+  app->flows_ = std::move(*flows);
+  for (const FlowRule& rule : config.flows) {
+    if (auto r = app->addFlow(rule); !r) {
+      return r.error();
+    }
+  }
+  app->policy_.store(new PolicySnapshot(PolicySnapshot::build(config.policy)),
+                     std::memory_order_release);
+
+  if (auto r = app->setUpPorts(); !r) {
+    return r.error();
+  }
+
+  WorkerShared shared;
+  shared.flows = app->flows_.get();
+  shared.policy = &app->policy_;
+  shared.qsbr = app->qsbr_;
+  shared.stop = &app->stop_;
+  shared.idle_sleep_us = config.dataplane.idle_sleep_us;
+  for (unsigned w = 0; w < n_workers; ++w) {
+    std::vector<WorkerQueue> queues;
+    for (const PortInfo& port : app->ports_) {
+      queues.push_back(WorkerQueue{port.port_id, static_cast<uint16_t>(w), port.peer_port_id,
+                                   static_cast<uint16_t>(w)});
+    }
+    app->workers_.push_back(std::make_unique<Worker>(w, shared, std::move(queues)));
+  }
+  return app;
+}
+
+Result<void> Appliance::setUpPorts() {
+  const auto n_queues = static_cast<uint16_t>(worker_lcores_.size());
+  for (const PortPair& pair : config_.pairs) {
+    uint16_t inside = 0;
+    uint16_t outside = 0;
+    if (rte_eth_dev_get_port_by_name(pair.inside.c_str(), &inside) != 0) {
+      return makeError("no DPDK port named '" + pair.inside +
+                       "' (pair.inside): is its --vdev or PCI address in the EAL args?");
+    }
+    if (rte_eth_dev_get_port_by_name(pair.outside.c_str(), &outside) != 0) {
+      return makeError("no DPDK port named '" + pair.outside +
+                       "' (pair.outside): is its --vdev or PCI address in the EAL args?");
+    }
+    ports_.push_back(PortInfo{inside, pair.inside, "inside", outside});
+    ports_.push_back(PortInfo{outside, pair.outside, "outside", inside});
+  }
+
+  for (const PortInfo& port : ports_) {
+    rte_eth_dev_info info{};
+    int rc = rte_eth_dev_info_get(port.port_id, &info);
+    if (rc != 0) {
+      return makeError(rteError("port " + port.device + ": cannot read device info", rc));
+    }
+    if (info.max_rx_queues < n_queues || info.max_tx_queues < n_queues) {
+      return makeError("port " + port.device + " has " + std::to_string(info.max_rx_queues) +
+                       " RX queues, " + std::to_string(n_queues) +
+                       " workers need one each: use fewer lcores or more queues");
+    }
+    rte_eth_conf conf{};
+    if (n_queues > 1) {
+      // A 5-tuple RSS hash keeps every flow on one queue, hence one worker:
+      // the flow table's meter state relies on it.
+      conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+      conf.rx_adv_conf.rss_conf.rss_hf =
+          info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
+    }
+    if ((info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE) != 0) {
+      conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+    }
+    rc = rte_eth_dev_configure(port.port_id, n_queues, n_queues, &conf);
+    if (rc != 0) {
+      return makeError(rteError("port " + port.device + ": configure failed", rc));
+    }
+    uint16_t n_rxd = config_.dataplane.rx_descriptors;
+    uint16_t n_txd = config_.dataplane.tx_descriptors;
+    rc = rte_eth_dev_adjust_nb_rx_tx_desc(port.port_id, &n_rxd, &n_txd);
+    if (rc != 0) {
+      return makeError(rteError("port " + port.device + ": descriptor counts refused", rc));
+    }
+    const int socket = rte_eth_dev_socket_id(port.port_id);
+    for (uint16_t q = 0; q < n_queues; ++q) {
+      rc = rte_eth_rx_queue_setup(port.port_id, q, n_rxd, static_cast<unsigned>(socket), nullptr,
+                                  pool_);
+      if (rc != 0) {
+        return makeError(rteError("port " + port.device + ": RX queue setup failed", rc));
+      }
+      rte_eth_txconf txconf = info.default_txconf;
+      txconf.offloads = conf.txmode.offloads;
+      rc = rte_eth_tx_queue_setup(port.port_id, q, n_txd, static_cast<unsigned>(socket), &txconf);
+      if (rc != 0) {
+        return makeError(rteError("port " + port.device + ": TX queue setup failed", rc));
+      }
+    }
+    rc = rte_eth_dev_start(port.port_id);
+    if (rc != 0) {
+      return makeError(rteError("port " + port.device + ": start failed", rc));
+    }
+    ports_open_ = true;
+    // A bump in the wire forwards every frame, whatever its destination MAC.
+    rc = rte_eth_promiscuous_enable(port.port_id);
+    if (rc != 0 && rc != -ENOTSUP) {
+      return makeError(rteError("port " + port.device + ": cannot enable promiscuous mode", rc));
+    }
+  }
+  return {};
+}
+
+Appliance::~Appliance() {
+  stop();
+  closePorts();
+  flows_.reset();
+  delete policy_.load();
+  rte_free(qsbr_);
+  rte_mempool_free(pool_);
+}
+
+Result<void> Appliance::start() {
+  if (running_) {
+    return {};
+  }
+  stop_.store(false);
+  for (size_t w = 0; w < workers_.size(); ++w) {
+    const int rc = rte_eal_remote_launch(&Worker::launch, workers_[w].get(), worker_lcores_[w]);
+    if (rc != 0) {
+      stop_.store(true);
+      for (size_t v = 0; v < w; ++v) {
+        rte_eal_wait_lcore(worker_lcores_[v]);
+      }
+      return makeError(
+          rteError("cannot launch the worker on lcore " + std::to_string(worker_lcores_[w]), rc));
+    }
+  }
+  running_ = true;
+  return {};
+}
+
+void Appliance::stop() {
+  if (!running_) {
+    return;
+  }
+  stop_.store(true);
+  for (unsigned lcore : worker_lcores_) {
+    rte_eal_wait_lcore(lcore);
+  }
+  running_ = false;
+}
+
+void Appliance::closePorts() {
+  if (!ports_open_) {
+    return;
+  }
+  for (const PortInfo& port : ports_) {
+    rte_eth_dev_stop(port.port_id);
+    rte_eth_dev_close(port.port_id);
+  }
+  ports_open_ = false;
+}
+
+Result<void> Appliance::addFlow(const FlowRule& rule) {
+  auto r = flows_->add(rule);
+  if (r) {
+    installed_[keyBytes(flowKeyOf(rule))] = rule;
+  }
+  return r;
+}
+
+bool Appliance::removeFlow(const FlowRule& rule) {
+  const FlowKey key = flowKeyOf(rule);
+  installed_.erase(keyBytes(key));
+  return flows_->remove(key);
+}
+
+void Appliance::applyPolicy(const TrafficPolicy& policy) {
+  const auto* next = new PolicySnapshot(PolicySnapshot::build(policy));
+  const PolicySnapshot* old = policy_.exchange(next, std::memory_order_acq_rel);
+  // Wait until every worker has passed a quiescent state: none still holds `old`.
+  rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
+  delete old;
+}
+
+ReloadSummary Appliance::reload(const ApplianceConfig& next) {
+  ReloadSummary summary;
+  std::map<std::array<uint8_t, sizeof(FlowKey)>, FlowRule> wanted;
+  for (const FlowRule& rule : next.flows) {
+    wanted[keyBytes(flowKeyOf(rule))] = rule;
+  }
+  std::vector<FlowRule> to_remove;
+  for (const auto& [key, rule] : installed_) {
+    if (wanted.count(key) == 0) {
+      to_remove.push_back(rule);
+    }
+  }
+  for (const FlowRule& rule : to_remove) {
+    removeFlow(rule);
+    ++summary.flows_removed;
+  }
+  for (const auto& [key, rule] : wanted) {
+    auto it = installed_.find(key);
+    if (it != installed_.end() && it->second == rule) {
+      continue;
+    }
+    const bool existed = it != installed_.end();
+    if (auto r = addFlow(rule); !r) {
+      log::warning("reload: flow not installed: " + r.error().message);
+      continue;
+    }
+    existed ? ++summary.flows_changed : ++summary.flows_added;
+  }
+  if (!(next.policy == config_.policy)) {
+    applyPolicy(next.policy);
+    summary.policy_changed = true;
+  }
+  if (next.eal_args != config_.eal_args) {
+    summary.needs_restart.emplace_back("eal.args");
+  }
+  if (next.pairs.size() != config_.pairs.size() ||
+      !std::equal(next.pairs.begin(), next.pairs.end(), config_.pairs.begin(),
+                  [](const PortPair& a, const PortPair& b) {
+                    return a.inside == b.inside && a.outside == b.outside;
+                  })) {
+    summary.needs_restart.emplace_back("pair");
+  }
+  if (next.dataplane.max_flows != config_.dataplane.max_flows ||
+      next.dataplane.mbufs != config_.dataplane.mbufs ||
+      next.dataplane.rx_descriptors != config_.dataplane.rx_descriptors ||
+      next.dataplane.tx_descriptors != config_.dataplane.tx_descriptors ||
+      next.dataplane.idle_sleep_us != config_.dataplane.idle_sleep_us) {
+    summary.needs_restart.emplace_back("dataplane");
+  }
+  if (next.metrics.listen != config_.metrics.listen) {
+    summary.needs_restart.emplace_back("metrics.listen");
+  }
+  config_.flows = next.flows;
+  config_.policy = next.policy;
+  return summary;
+}
+
+void Appliance::housekeeping() { flows_->reclaim(); }
+
+PortTotals Appliance::portTotals(uint16_t port_id) const {
+  PortTotals totals;
+  for (const auto& worker : workers_) {
+    totals.addFrom(worker->counters(port_id));
+  }
+  return totals;
+}
+
+unsigned Appliance::mbufsInUse() const { return rte_mempool_in_use_count(pool_); }
+
+unsigned Appliance::mbufsTotal() const { return pool_->size; }
+
+}  // namespace qos::appliance

@@ -1,0 +1,100 @@
+// Appliance: everything qosgate runs, built from a validated config once EAL
+// is up: the packet pool, the port pairs, the flow table, the policy
+// snapshot, the RCU variable and one Worker per worker lcore.
+//
+// All methods are called on the control thread (the EAL main lcore), which
+// is the only writer of every table the workers read.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+
+#include "appliance/config/appliance_config.h"
+#include "appliance/dataplane/counters.h"
+#include "appliance/dataplane/policy_snapshot.h"
+#include "appliance/dataplane/worker.h"
+#include "appliance/flows/flow_table.h"
+#include "control/common/result.h"
+
+namespace qos::appliance {
+
+struct PortInfo {
+  uint16_t port_id = 0;
+  std::string device;  ///< DPDK device name
+  std::string role;    ///< "inside" or "outside"
+  uint16_t peer_port_id = 0;
+};
+
+/** What a SIGHUP reload changed. */
+struct ReloadSummary {
+  uint32_t flows_added = 0;
+  uint32_t flows_removed = 0;
+  uint32_t flows_changed = 0;
+  bool policy_changed = false;
+  std::vector<std::string> needs_restart;  ///< keys that only a restart applies
+};
+
+class Appliance {
+public:
+  /** Builds and starts the ports (not the workers).  EAL must be initialized. */
+  static Result<std::unique_ptr<Appliance>> create(const ApplianceConfig& config);
+  ~Appliance();
+  Appliance(const Appliance&) = delete;
+  Appliance& operator=(const Appliance&) = delete;
+
+  /** Launches one worker per worker lcore. */
+  Result<void> start();
+  /** Tells the workers to stop and waits for them.  Idempotent. */
+  void stop();
+  /** Stops and closes the ports, so every mbuf returns to the pool.  After stop(). */
+  void closePorts();
+
+  /** Installs or replaces a flow rule while workers run. */
+  Result<void> addFlow(const FlowRule& rule);
+  /** Removes a flow rule while workers run.  @return false if it was not installed. */
+  bool removeFlow(const FlowRule& rule);
+  /** Publishes a new class/trust policy; returns once no worker can see the old one. */
+  void applyPolicy(const TrafficPolicy& policy);
+  /** Applies a re-read config: flows by difference, the policy; reports what needs a restart. */
+  ReloadSummary reload(const ApplianceConfig& next);
+  /** Periodic control-thread work: frees what the RCU grace periods released. */
+  void housekeeping();
+
+  const std::vector<PortInfo>& ports() const { return ports_; }
+  unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
+  /** Counters of packets received on @p port_id, summed over workers. */
+  PortTotals portTotals(uint16_t port_id) const;
+  const FlowTable& flows() const { return *flows_; }
+  uint32_t flowCount() const { return flows_->size(); }
+  /** Mbufs not back in the pool. */
+  unsigned mbufsInUse() const;
+  unsigned mbufsTotal() const;
+  const ApplianceConfig& config() const { return config_; }
+
+private:
+  Appliance() = default;
+  Result<void> setUpPorts();
+
+  ApplianceConfig config_;
+  std::string name_;  ///< unique per instance: DPDK object names
+  rte_mempool* pool_ = nullptr;
+  rte_rcu_qsbr* qsbr_ = nullptr;
+  std::unique_ptr<FlowTable> flows_;
+  std::atomic<const PolicySnapshot*> policy_{nullptr};
+  std::atomic<bool> stop_{false};
+  std::vector<PortInfo> ports_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<unsigned> worker_lcores_;
+  bool running_ = false;
+  bool ports_open_ = false;
+  std::map<std::array<uint8_t, sizeof(FlowKey)>, FlowRule> installed_;  ///< by key bytes
+};
+
+}  // namespace qos::appliance

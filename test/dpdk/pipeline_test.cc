@@ -1,0 +1,415 @@
+// The whole pipeline on net_ring ports: frames in, frames out, byte for byte.
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "test/dpdk/ring_appliance.h"
+#include "test/fakes/frame_builder.h"
+
+namespace qos::test {
+namespace {
+
+using appliance::DropReason;
+using appliance::MalformedReason;
+using appliance::MatchKind;
+using Frames = std::vector<std::vector<uint8_t>>;
+
+constexpr const char* kVoiceFlow = R"(
+[policy]
+unmatched = "remark"
+default_dscp = 0
+[[flow]]
+src = "198.18.1.10"
+dst = "198.19.1.20"
+proto = "udp"
+dport = 5004
+dscp = 46
+)";
+
+uint64_t drops(const appliance::PortTotals& t, DropReason r) {
+  return t.drops[static_cast<size_t>(r)];
+}
+
+void expectValidIpv4Checksum(const std::vector<uint8_t>& f, size_t ip_offset) {
+  EXPECT_EQ(checksum16(&f[ip_offset], 20), 0) << "IPv4 header checksum must verify";
+}
+
+void expectConservation(RingAppliance& h) {
+  for (Side side : {Side::Inside, Side::Outside}) {
+    const auto t = h.totals(side);
+    EXPECT_EQ(t.rx_pkts, t.tx_pkts + t.droppedTotal()) << "received = transmitted + dropped";
+  }
+}
+
+TEST(Pipeline, AdmittedFlowIsMarkedAndTheRestIsRemarked) {
+  auto h = RingAppliance::create("mark", kVoiceFlow);
+  ASSERT_TRUE(h);
+  FrameSpec voice;      // matches the flow, sent with DSCP 0
+  FrameSpec claims_ef;  // no grant, claims EF with ECN CE
+  claims_ef.dst_port = 6000;
+  claims_ef.tos = (46 << 2) | 0x3;
+  FrameSpec voice_ecn = voice;  // ECN ECT(1) must survive the rewrite
+  voice_ecn.tos = 0x01;
+  const auto arp = buildArp();
+  h->send(Side::Inside, {buildFrame(voice), buildFrame(claims_ef), buildFrame(voice_ecn), arp});
+  const Frames out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(dscpOf(out[0], 14), 46);
+  expectValidIpv4Checksum(out[0], 14);
+  EXPECT_EQ(dscpOf(out[1], 14), 0);
+  EXPECT_EQ(ecnOf(out[1], 14), 3);
+  expectValidIpv4Checksum(out[1], 14);
+  EXPECT_EQ(dscpOf(out[2], 14), 46);
+  EXPECT_EQ(ecnOf(out[2], 14), 1);
+  EXPECT_EQ(out[3], arp) << "non-IP frames pass untouched";
+  // Nothing but the TOS byte and the checksum changed.
+  auto expected = buildFrame(voice);
+  expected[15] = 46 << 2;
+  expected[24] = out[0][24];
+  expected[25] = out[0][25];
+  EXPECT_EQ(out[0], expected);
+
+  const auto t = h->totals(Side::Inside);
+  EXPECT_EQ(t.rx_pkts, 4u);
+  EXPECT_EQ(t.tx_pkts, 4u);
+  EXPECT_EQ(t.non_ip_pkts, 1u);
+  EXPECT_EQ(t.matched[static_cast<size_t>(MatchKind::Flow)], 2u);
+  EXPECT_EQ(t.matched[static_cast<size_t>(MatchKind::Unmatched)], 1u);
+  EXPECT_EQ(t.remarked_pkts, 3u);
+  expectConservation(*h);
+}
+
+TEST(Pipeline, BothDirectionsVlanQinqAndIpv6) {
+  auto h = RingAppliance::create("dirs", std::string(kVoiceFlow) + R"(
+[[flow]]
+src = "2001:db8:1::10"
+dst = "2001:db8:2::20"
+proto = "tcp"
+sport = 40000
+dport = 443
+dscp = 34
+)");
+  ASSERT_TRUE(h);
+  FrameSpec tagged;
+  tagged.vlans = {100};
+  FrameSpec qinq;
+  qinq.vlans = {10, 20};
+  FrameSpec v6;
+  v6.src = "2001:db8:1::10";
+  v6.dst = "2001:db8:2::20";
+  v6.protocol = 6;
+  v6.dst_port = 443;
+  v6.tos = 0x02;  // ECN ECT(0)
+  h->send(Side::Inside, {buildFrame(tagged), buildFrame(qinq), buildFrame(v6)});
+  Frames out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(dscpOf(out[0], ipOffset(tagged)), 46);
+  expectValidIpv4Checksum(out[0], ipOffset(tagged));
+  EXPECT_EQ(dscpOf(out[1], ipOffset(qinq)), 46);
+  EXPECT_EQ(dscpOf(out[2], 14), 34);
+  EXPECT_EQ(ecnOf(out[2], 14), 2);
+
+  // Outside to inside: the same flow rule does not match the reverse 5-tuple.
+  FrameSpec reverse;
+  reverse.src = "198.19.1.20";
+  reverse.dst = "198.18.1.10";
+  reverse.tos = 46 << 2;
+  h->send(Side::Outside, {buildFrame(reverse)});
+  out = h->receive(Side::Outside);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(dscpOf(out[0], 14), 0);
+  expectConservation(*h);
+}
+
+TEST(Pipeline, MeterColorsTakeTheirActions) {
+  // 8 kbit/s = 1000 bytes/s: over the few milliseconds of this test the
+  // buckets refill by a few bytes, so the colors follow the burst sizes.
+  auto h = RingAppliance::create("meter", R"(
+[[flow]]
+src = "198.18.1.10"
+dst = "198.19.1.20"
+proto = "udp"
+dport = 5004
+dscp = 46
+meter = { mode = "srtcm", cir = "8kbit", cbs = "1500B", ebs = "1500B", yellow = "remark:10", red = "drop" }
+)");
+  ASSERT_TRUE(h);
+  FrameSpec big;
+  big.payload_bytes = 972;  // IP length 1000
+  Frames in(10, buildFrame(big));
+  h->send(Side::Inside, in);
+  const Frames out = h->receive(Side::Inside);
+  // C bucket 1500: one green (500 left); E bucket 1500: one yellow; then red.
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(dscpOf(out[0], 14), 46);
+  EXPECT_EQ(dscpOf(out[1], 14), 10);
+  const auto t = h->totals(Side::Inside);
+  EXPECT_EQ(drops(t, DropReason::MeterRed), 8u);
+  uint64_t green = 0;
+  uint64_t yellow = 0;
+  uint64_t red = 0;
+  h->app().flows().forEach([&](const appliance::FlowEntry& e) {
+    green += e.pkts[0].load();
+    yellow += e.pkts[1].load();
+    red += e.pkts[2].load();
+    EXPECT_EQ(e.bytes[2].load(), 8000u);
+  });
+  EXPECT_EQ(green, 1u);
+  EXPECT_EQ(yellow, 1u);
+  EXPECT_EQ(red, 8u);
+  expectConservation(*h);
+}
+
+TEST(Pipeline, TrtcmYellowPassesWithTheFlowDscp) {
+  auto h = RingAppliance::create("trtcm", R"(
+[[flow]]
+src = "198.18.1.10"
+dst = "198.19.1.20"
+proto = "udp"
+dport = 5004
+dscp = 26
+meter = { mode = "trtcm", cir = "8kbit", pir = "16kbit", cbs = "1000B", pbs = "3000B", yellow = "pass", red = "remark:8" }
+)");
+  ASSERT_TRUE(h);
+  FrameSpec big;
+  big.payload_bytes = 972;
+  h->send(Side::Inside, Frames(5, buildFrame(big)));
+  const Frames out = h->receive(Side::Inside);
+  // RFC 2698: P bucket 3000 -> three pass the peak test; C bucket 1000 -> one green.
+  ASSERT_EQ(out.size(), 5u);
+  EXPECT_EQ(dscpOf(out[0], 14), 26);  // green
+  EXPECT_EQ(dscpOf(out[1], 14), 26);  // yellow, pass
+  EXPECT_EQ(dscpOf(out[2], 14), 26);  // yellow, pass
+  EXPECT_EQ(dscpOf(out[3], 14), 8);   // red, remark
+  EXPECT_EQ(dscpOf(out[4], 14), 8);
+  expectConservation(*h);
+}
+
+TEST(Pipeline, ClassRulesInOrderThenTheTrustPolicy) {
+  auto h = RingAppliance::create("classes", R"(
+[policy]
+unmatched = "drop"
+[[class]]
+name = "video"
+dst = "198.19.0.0/16"
+proto = "udp"
+dport = "7000-7100"
+action = "remark:34"
+[[class]]
+name = "trusted-lan"
+src = "198.18.2.0/24"
+action = "trust"
+[[class]]
+name = "no-ef-from-guests"
+src = "198.18.3.0/24"
+dscp_in = [46]
+action = "drop"
+[[class]]
+name = "guests"
+src = "198.18.3.0/24"
+action = "remark:0"
+)");
+  ASSERT_TRUE(h);
+  FrameSpec video;
+  video.dst_port = 7050;
+  FrameSpec video_out_of_range;
+  video_out_of_range.dst_port = 7101;  // falls to the unmatched policy: drop
+  FrameSpec trusted;
+  trusted.src = "198.18.2.7";
+  trusted.tos = 46 << 2;
+  FrameSpec guest_ef;
+  guest_ef.src = "198.18.3.9";
+  guest_ef.tos = 46 << 2;
+  FrameSpec guest_af;
+  guest_af.src = "198.18.3.9";
+  guest_af.tos = 10 << 2;
+  h->send(Side::Inside, {buildFrame(video), buildFrame(video_out_of_range), buildFrame(trusted),
+                         buildFrame(guest_ef), buildFrame(guest_af)});
+  const Frames out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(dscpOf(out[0], 14), 34);
+  EXPECT_EQ(dscpOf(out[1], 14), 46) << "trust keeps the host's DSCP";
+  EXPECT_EQ(dscpOf(out[2], 14), 0);
+  const auto t = h->totals(Side::Inside);
+  EXPECT_EQ(drops(t, DropReason::Unmatched), 1u);
+  EXPECT_EQ(drops(t, DropReason::ClassPolicy), 1u);
+  EXPECT_EQ(t.matched[static_cast<size_t>(MatchKind::Class)], 4u);
+
+  // A new policy is live for the next packet, without a restart.
+  appliance::TrafficPolicy trust_all;
+  trust_all.unmatched = appliance::UnmatchedPolicy::Trust;
+  h->app().applyPolicy(trust_all);
+  h->send(Side::Inside, {buildFrame(video_out_of_range)});
+  const Frames after = h->receive(Side::Inside);
+  ASSERT_EQ(after.size(), 1u);
+  expectConservation(*h);
+}
+
+TEST(Pipeline, WildcardFlowsMostSpecificFirst) {
+  auto h = RingAppliance::create("wild", R"(
+[[flow]]
+src = "198.18.1.10"
+dst = "198.19.1.20"
+proto = "any"
+dscp = 10
+[[flow]]
+src = "198.18.1.10"
+dst = "198.19.1.20"
+proto = "udp"
+dport = 5004
+dscp = 46
+[[flow]]
+src = "198.18.1.10"
+dst = "198.19.1.20"
+proto = "udp"
+sport = 40000
+dport = 5004
+dscp = 40
+)");
+  ASSERT_TRUE(h);
+  FrameSpec exact;        // all five fields: dscp 40
+  FrameSpec other_sport;  // dport only: dscp 46
+  other_sport.src_port = 41000;
+  FrameSpec tcp;  // any protocol: dscp 10
+  tcp.protocol = 6;
+  tcp.dst_port = 80;
+  h->send(Side::Inside, {buildFrame(exact), buildFrame(other_sport), buildFrame(tcp)});
+  const Frames out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(dscpOf(out[0], 14), 40);
+  EXPECT_EQ(dscpOf(out[1], 14), 46);
+  EXPECT_EQ(dscpOf(out[2], 14), 10);
+}
+
+TEST(Pipeline, MalformedFramesAreCountedAndForwardedUntouched) {
+  auto h = RingAppliance::create("malformed_fwd", kVoiceFlow);
+  ASSERT_TRUE(h);
+  auto bad_ihl = buildFrame(FrameSpec{});
+  bad_ihl[14] = 0x44;  // IHL 4
+  auto too_long = buildFrame(FrameSpec{});
+  too_long[16] = 0x05;  // total length 1280+ > frame
+  std::vector<uint8_t> runt(10, 0xEE);
+  h->send(Side::Inside, {bad_ihl, too_long, runt});
+  const Frames out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0], bad_ihl);
+  EXPECT_EQ(out[1], too_long);
+  EXPECT_EQ(out[2], runt);
+  const auto t = h->totals(Side::Inside);
+  EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::Ipv4BadHeaderLength)], 1u);
+  EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::Ipv4BadTotalLength)], 1u);
+  EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::EthernetTruncated)], 1u);
+  expectConservation(*h);
+}
+
+TEST(Pipeline, MalformedFramesDroppedWhenConfigured) {
+  auto h = RingAppliance::create("malformed_drop", std::string(R"(
+[policy]
+malformed = "drop"
+)"));
+  ASSERT_TRUE(h);
+  auto bad_ihl = buildFrame(FrameSpec{});
+  bad_ihl[14] = 0x43;
+  h->send(Side::Inside, {bad_ihl, buildFrame(FrameSpec{})});
+  const Frames out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(drops(h->totals(Side::Inside), DropReason::Malformed), 1u);
+  expectConservation(*h);
+}
+
+// Rules added and removed in a tight loop on the control thread while the
+// worker forwards a steady stream of the flow: every packet comes out marked
+// either by the rule (46) or by the trust policy (0), none is lost, and
+// nothing reads freed memory (run this under ASan: FlowEntry is heap memory).
+TEST(Pipeline, RulesChangeWhileTrafficFlows) {
+  auto h = RingAppliance::create("churn", R"(
+[policy]
+unmatched = "remark"
+default_dscp = 0
+)");
+  ASSERT_TRUE(h);
+  appliance::FlowRule rule;
+  rule.src = *parseIpAddress("198.18.1.10");
+  rule.dst = *parseIpAddress("198.19.1.20");
+  rule.protocol = 17;
+  rule.dst_port = 5004;
+  rule.dscp = 46;
+  appliance::MeterConfig meter;
+  meter.cir_bytes_per_sec = 1'000'000'000;
+  meter.cbs_bytes = 1'000'000;
+  meter.ebs_bytes = 1'000'000;
+  rule.meter = meter;
+
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> n_sent{0};
+  std::atomic<uint64_t> n_marked{0};
+  std::atomic<uint64_t> n_unmarked{0};
+  std::atomic<uint64_t> n_bad{0};
+  std::thread traffic([&] {
+    const auto frame = buildFrame(FrameSpec{});
+    uint64_t n_received = 0;
+    while (!done.load()) {
+      // Keep at most 1024 in flight, well under the 4096-slot rings, so
+      // nothing is dropped for want of room (that would be tx_full, counted).
+      if (n_sent.load() - n_received < 1024) {
+        h->send(Side::Inside, Frames(16, frame));
+        n_sent += 16;
+      }
+      for (const auto& f : h->takeOutput(Side::Outside)) {
+        ++n_received;
+        const uint8_t d = dscpOf(f, 14);
+        (d == 46 ? n_marked : d == 0 ? n_unmarked : n_bad)++;
+        if (checksum16(&f[14], 20) != 0) {
+          ++n_bad;
+        }
+      }
+    }
+  });
+  // Other flows churn too, so slots are reused while packets are in flight.
+  // Churn for at least 3000 rounds and until a good amount of traffic passed.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (int i = 0; i < 3000 || n_sent.load() < 20000; ++i) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "traffic did not flow";
+    ASSERT_TRUE(h->app().addFlow(rule).ok());
+    appliance::FlowRule other = rule;
+    other.dst_port = static_cast<uint16_t>(6000 + i % 100);
+    ASSERT_TRUE(h->app().addFlow(other).ok());
+    if (i % 3 == 0) {
+      ASSERT_TRUE(h->app().addFlow(rule).ok());  // replace in place
+    }
+    if (i % 2 == 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));  // let the rule be seen
+    }
+    EXPECT_TRUE(h->app().removeFlow(rule));
+    EXPECT_TRUE(h->app().removeFlow(other));
+    h->app().housekeeping();
+  }
+  ASSERT_TRUE(h->app().addFlow(rule).ok());
+  done = true;
+  traffic.join();
+  // What was still in flight may carry either mark.
+  for (const auto& f : h->receive(Side::Inside)) {
+    const uint8_t d = dscpOf(f, 14);
+    (d == 46 ? n_marked : d == 0 ? n_unmarked : n_bad)++;
+  }
+  EXPECT_EQ(n_bad.load(), 0u);
+  EXPECT_GT(n_marked.load(), 0u);
+  EXPECT_GT(n_unmarked.load(), 0u);
+  const auto t = h->totals(Side::Inside);
+  EXPECT_EQ(n_marked + n_unmarked, n_sent.load())
+      << "no packet lost: rx " << t.rx_pkts << " tx " << t.tx_pkts << " dropped "
+      << t.droppedTotal() << " tx_full " << drops(t, DropReason::TxFull);
+  // After the last add every packet is marked.
+  h->send(Side::Inside, Frames(8, buildFrame(FrameSpec{})));
+  const Frames last = h->receive(Side::Inside);
+  ASSERT_EQ(last.size(), 8u);
+  for (const auto& f : last) {
+    EXPECT_EQ(dscpOf(f, 14), 46);
+  }
+  EXPECT_EQ(h->app().flowCount(), 1u);
+  expectConservation(*h);
+}
+
+}  // namespace
+}  // namespace qos::test

@@ -1,0 +1,173 @@
+// A whole Appliance on two net_ring ports, for in-process tests: the test
+// puts frames on the RX ring of one port and takes what the appliance sent
+// from the TX ring of the other, byte for byte.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "appliance/config/appliance_config.h"
+#include "appliance/runtime/appliance.h"
+
+namespace qos::test {
+
+enum class Side { Inside, Outside };
+
+/** The pool test frames come from; zero cache so in-use counts are exact. */
+inline rte_mempool* testPool() {
+  static rte_mempool* pool = rte_pktmbuf_pool_create(
+      "test_frames", 16383, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+  return pool;
+}
+
+class RingAppliance {
+public:
+  /**
+   * @param name       unique per test (DPDK object names)
+   * @param toml_body  config without [eal] and [[pair]]: policy, flows, classes
+   */
+  static std::unique_ptr<RingAppliance> create(const std::string& name,
+                                               const std::string& toml_body) {
+    std::unique_ptr<RingAppliance> h(new RingAppliance());
+    for (int side = 0; side < 2; ++side) {
+      const std::string base = name + (side == 0 ? "_in" : "_out");
+      h->rx_[side] =
+          rte_ring_create((base + "_rx").c_str(), 4096, static_cast<int>(rte_socket_id()), 0);
+      h->tx_[side] =
+          rte_ring_create((base + "_tx").c_str(), 4096, static_cast<int>(rte_socket_id()), 0);
+      EXPECT_NE(h->rx_[side], nullptr);
+      EXPECT_NE(h->tx_[side], nullptr);
+      const int port =
+          rte_eth_from_rings(base.c_str(), &h->rx_[side], 1, &h->tx_[side], 1, rte_socket_id());
+      EXPECT_GE(port, 0) << "rte_eth_from_rings failed";
+      char dev_name[RTE_ETH_NAME_MAX_LEN] = {};
+      rte_eth_dev_get_name_by_port(static_cast<uint16_t>(port), dev_name);
+      h->device_[side] = dev_name;
+    }
+    const std::string text = "[[pair]]\ninside = \"" + h->device_[0] + "\"\noutside = \"" +
+                             h->device_[1] + "\"\n[dataplane]\nmax_flows = 4096\n" +
+                             "rx_descriptors = 256\ntx_descriptors = 256\nmbufs = 4095\n" +
+                             toml_body;
+    auto config = appliance::parseApplianceConfig(text, name + ".toml");
+    if (!config) {
+      ADD_FAILURE() << config.error().message;
+      return nullptr;
+    }
+    auto app = appliance::Appliance::create(*config);
+    if (!app) {
+      ADD_FAILURE() << app.error().message;
+      return nullptr;
+    }
+    h->app_ = std::move(*app);
+    auto started = h->app_->start();
+    EXPECT_TRUE(started.ok());
+    return h;
+  }
+
+  ~RingAppliance() {
+    if (app_) {
+      app_->stop();
+      app_->closePorts();
+    }
+    for (int side = 0; side < 2; ++side) {
+      drain(rx_[side]);
+      drain(tx_[side]);
+    }
+    if (app_) {
+      EXPECT_EQ(app_->mbufsInUse(), 0u) << "the appliance's own pool leaked";
+      app_.reset();
+    }
+    for (int side = 0; side < 2; ++side) {
+      rte_ring_free(rx_[side]);
+      rte_ring_free(tx_[side]);
+    }
+    EXPECT_EQ(rte_mempool_in_use_count(testPool()), 0u) << "test frames leaked";
+  }
+
+  appliance::Appliance& app() { return *app_; }
+  uint16_t portId(Side side) const {
+    uint16_t id = 0;
+    rte_eth_dev_get_port_by_name(device_[index(side)].c_str(), &id);
+    return id;
+  }
+  appliance::PortTotals totals(Side side) const { return app_->portTotals(portId(side)); }
+
+  /** Puts frames on the RX ring of @p side.  @return how many were queued. */
+  size_t send(Side side, const std::vector<std::vector<uint8_t>>& frames) {
+    size_t queued = 0;
+    for (const auto& f : frames) {
+      rte_mbuf* m = rte_pktmbuf_alloc(testPool());
+      if (m == nullptr) {
+        ADD_FAILURE() << "test pool exhausted";
+        break;
+      }
+      auto* data =
+          reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())));
+      std::copy(f.begin(), f.end(), data);
+      while (rte_ring_enqueue(rx_[index(side)], m) != 0) {
+        std::this_thread::yield();  // the worker drains it
+      }
+      ++queued;
+    }
+    sent_[index(side)] += queued;
+    return queued;
+  }
+
+  /**
+   * Waits until the appliance has handled everything sent on @p side (every
+   * frame transmitted or dropped), then returns what left the other side.
+   */
+  std::vector<std::vector<uint8_t>> receive(
+      Side side, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      const auto t = totals(side);
+      if (t.rx_pkts >= sent_[index(side)] && t.tx_pkts + t.droppedTotal() == t.rx_pkts) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return takeOutput(side == Side::Inside ? Side::Outside : Side::Inside);
+  }
+
+  /** Everything the appliance transmitted on @p side so far. */
+  std::vector<std::vector<uint8_t>> takeOutput(Side side) {
+    std::vector<std::vector<uint8_t>> out;
+    void* obj = nullptr;
+    while (rte_ring_dequeue(tx_[index(side)], &obj) == 0) {
+      auto* m = static_cast<rte_mbuf*>(obj);
+      const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
+      out.emplace_back(data, data + rte_pktmbuf_data_len(m));
+      rte_pktmbuf_free(m);
+    }
+    return out;
+  }
+
+private:
+  RingAppliance() = default;
+  static int index(Side side) { return side == Side::Inside ? 0 : 1; }
+  static void drain(rte_ring* ring) {
+    void* obj = nullptr;
+    while (ring != nullptr && rte_ring_dequeue(ring, &obj) == 0) {
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(obj));
+    }
+  }
+
+  rte_ring* rx_[2] = {nullptr, nullptr};
+  rte_ring* tx_[2] = {nullptr, nullptr};
+  std::string device_[2];
+  uint64_t sent_[2] = {0, 0};
+  std::unique_ptr<appliance::Appliance> app_;
+};
+
+}  // namespace qos::test

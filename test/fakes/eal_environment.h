@@ -1,0 +1,45 @@
+// A GoogleTest environment that starts EAL once per test binary, the way
+// DPDK's own test_sched.c does: no hugepages, no PCI, two lcores (the main
+// one for the test body and the control thread, one worker), and a file
+// prefix unique to the binary and process so tests may run side by side.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+
+namespace qos::test {
+
+class EalEnvironment : public ::testing::Environment {
+public:
+  explicit EalEnvironment(std::string name) : name_(std::move(name)) {}
+
+  void SetUp() override {
+    std::vector<std::string> args = {name_,
+                                     "--no-huge",
+                                     "-m",
+                                     "512",
+                                     "--no-pci",
+                                     "-l",
+                                     "0-1",
+                                     "--file-prefix=" + name_ + "_" + std::to_string(getpid()),
+                                     "--log-level=lib.eal:error",
+                                     "--log-level=pmd.net.ring:error"};
+    std::vector<char*> argv;
+    for (auto& a : args) {
+      argv.push_back(a.data());
+    }
+    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0) << "rte_eal_init failed";
+  }
+
+  void TearDown() override { rte_eal_cleanup(); }
+
+private:
+  std::string name_;
+};
+
+}  // namespace qos::test

@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# End to end: qosgate as a bump in the wire between two hosts in network
+# namespaces, real packets, DSCP read back on the wire with tcpdump/tshark.
+#
+#   A (198.18.1.10/15, 2001:db8:1::10/64) ==veth== GW: qosgate ==veth== B (198.19.1.20/15, 2001:db8:1::20/64)
+#
+# Checks:
+#   c. ping A->B (IPv4 and IPv6) through the bump; A learns B's MAC (ARP passes)
+#   a. a configured UDP flow sent with DSCP 0 arrives with DSCP 46; ECN kept
+#   b. an unconfigured UDP flow claiming EF (DSCP 46) arrives re-marked to 0;
+#      ECN kept (TOS 0xb9 -> 0x01)
+#   v6. a configured IPv6 UDP flow sent with traffic class 0 arrives with DSCP 34
+#   d. 5 Mbit/s of the configured flow is policed to ~1 Mbit/s (srTCM, CIR
+#      1 mbit/s) and qosgate counts meter_red drops
+#   e. SIGINT: exit 0, no mbuf leak, no conservation violation
+#
+#   QOSGATE=/path/to/qosgate bash test/integration/e2e_dscp_test.sh
+# Needs root; without it (or without ip netns / tools) it skips (exit 77),
+# except under CI=true where it fails.
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=test/integration/lib.sh
+source "$here/lib.sh"
+
+started=$SECONDS
+qg_require_qosgate
+qg_require_root
+qg_require_tools ip tcpdump tshark iperf3 ping ss ethtool "$QG_PYTHON"
+qg_require_netns
+qg_init
+
+id=$QG_ID
+ns_a=qg-a-$id
+ns_gw=qg-gw-$id
+ns_b=qg-b-$id
+if_a=qg${id}a        # A's end of A<->GW
+if_gw_a=qg${id}ga    # GW's end of A<->GW  (qosgate "inside")
+if_gw_b=qg${id}gb    # GW's end of GW<->B  (qosgate "outside")
+if_b=qg${id}b        # B's end of GW<->B
+prefix=qg-e2e-$id
+
+# Policing scenario: 5 Mbit/s offered for 5 s against CIR 1 mbit/s.
+cir_mbit=1
+offer_mbit=5
+offer_seconds=5
+payload_bytes=1000
+ip_udp_header_bytes=28
+
+qg_mktemp
+dir=$QG_TMP
+
+qg_build_bump "$ns_a" "$ns_gw" "$ns_b" "$if_a" "$if_gw_a" "$if_gw_b" "$if_b"
+metrics_port=$(qg_free_port "$ns_gw")
+
+cat >"$dir/qosgate.toml" <<EOF
+[eal]
+args = ["--no-huge", "-m", "512", "--no-pci", "-l", "0-1", "--file-prefix=$prefix",
+        "--vdev=net_af_packet0,iface=$if_gw_a", "--vdev=net_af_packet1,iface=$if_gw_b"]
+
+[[pair]]
+inside = "net_af_packet0"
+outside = "net_af_packet1"
+
+[policy]
+unmatched = "remark"
+default_dscp = 0
+malformed = "forward"
+
+[[flow]]
+src = "$QG_A_V4"
+dst = "$QG_B_V4"
+proto = "udp"
+sport = 0
+dport = 5004
+dscp = 46
+meter = { mode = "srtcm", cir = "${cir_mbit}mbit", cbs = "16kB", ebs = "16kB", yellow = "pass", red = "drop" }
+
+[[flow]]
+src = "$QG_A_V6"
+dst = "$QG_B_V6"
+proto = "udp"
+dport = 5006
+dscp = 34
+
+[dataplane]
+max_flows = 1024
+idle_sleep_us = 50
+
+[metrics]
+listen = "127.0.0.1:$metrics_port"
+EOF
+
+if ! qg_start_qosgate "$ns_gw" "$dir/qosgate.toml" "$dir" "$prefix"; then
+  qg_die "qosgate did not start"
+fi
+qg_log "qosgate forwarding in $ns_gw ($if_gw_a <-> $if_gw_b), metrics on 127.0.0.1:$metrics_port"
+
+# --- c. ICMP and ARP through the bump --------------------------------------
+# ping_ok ARGS...: ping from A; its output is shown only when it fails.
+ping_ok() {
+  local out
+  out=$(qg_in "$ns_a" ping -q -c 3 -i 0.2 -W 2 "$@" 2>&1) && return 0
+  sed 's/^/  | /' <<<"$out"
+  return 1
+}
+qg_check "c. ping A->B over IPv4 through the bump" ping_ok "$QG_B_V4"
+qg_check "c. ping A->B over IPv6 through the bump (neighbour discovery passes)" ping_ok -6 "$QG_B_V6"
+mac_b=$(qg_mac "$ns_b" "$if_b")
+neigh=$(ip -n "$ns_a" neigh show "$QG_B_V4" dev "$if_a")
+if [[ -n $mac_b && $neigh == *"lladdr $mac_b"* ]]; then
+  qg_pass "c. ARP resolved through the bump: A has $QG_B_V4 at $mac_b"
+else
+  qg_fail "c. ARP: A's neighbour entry for $QG_B_V4 is '$neigh', B's MAC is $mac_b"
+fi
+
+# --- a, b, v6: DSCP on the wire in B ----------------------------------------
+pcap=$dir/marks.pcap
+if ! qg_capture_start "$ns_b" "$if_b" "$pcap" "udp and (dst port 5004 or dst port 5006 or dst port 6000)"; then
+  qg_die "tcpdump did not start in $ns_b"
+fi
+# Each batch has its own source port, so the capture tells them apart.
+#                  ns     src        dst        dport tos  count sport
+qg_udp_send "$ns_a" "$QG_A_V4" "$QG_B_V4" 5004 0x00 5 41001   # flow, DSCP 0
+qg_udp_send "$ns_a" "$QG_A_V4" "$QG_B_V4" 5004 0x02 3 41002   # flow, DSCP 0 + ECT(0)
+qg_udp_send "$ns_a" "$QG_A_V4" "$QG_B_V4" 6000 0xb8 5 41003   # unconfigured, claims EF
+qg_udp_send "$ns_a" "$QG_A_V4" "$QG_B_V4" 6000 0xb9 3 41004   # unconfigured, EF + ECT(1)
+qg_udp_send "$ns_a" "$QG_A_V6" "$QG_B_V6" 5006 0x00 5 41005   # IPv6 flow, class 0
+qg_udp_send "$ns_a" "$QG_A_V6" "$QG_B_V6" 6000 0xb8 3 41006   # IPv6 unconfigured, EF
+sleep 0.3
+qg_capture_stop
+
+# One line per packet: "SPORT TOS", TOS being the IPv4 TOS byte or the IPv6
+# traffic class, in decimal.
+tshark -n -r "$pcap" -T fields -E separator=' ' -e udp.srcport -e ip.dsfield -e ipv6.tclass \
+  2>/dev/null | while read -r sport tos; do
+  [[ $sport =~ ^[0-9]+$ && $tos =~ ^0x[0-9a-fA-F]+$ ]] && printf '%s %d\n' "$sport" "$tos"
+done >"$dir/marks.txt"
+
+# expect_marks WHAT SPORT COUNT TOS: all COUNT packets from SPORT carried TOS.
+expect_marks() {
+  local what=$1 sport=$2 count=$3 tos=$4 seen=0 bad=0 got="" p t
+  while read -r p t; do
+    [[ $p == "$sport" ]] || continue
+    seen=$((seen + 1))
+    got+=$(printf '0x%02x ' "$t")
+    ((t == tos)) || bad=$((bad + 1))
+  done <"$dir/marks.txt"
+  if ((seen == count && bad == 0)); then
+    qg_pass "$what: $count of $count arrived with TOS $tos"
+  else
+    qg_fail "$what: expected $count packets with TOS $tos, B saw $seen: ${got:-none}"
+  fi
+}
+expect_marks "a. configured flow sent with DSCP 0 arrives as DSCP 46 (EF)" 41001 5 0xb8
+expect_marks "a. configured flow keeps ECN: TOS 0x02 arrives as 0xba" 41002 3 0xba
+expect_marks "b. unconfigured flow claiming DSCP 46 is re-marked to 0" 41003 5 0x00
+expect_marks "b. re-marking keeps ECN: TOS 0xb9 arrives as 0x01" 41004 3 0x01
+expect_marks "v6. configured IPv6 flow sent with class 0 arrives as DSCP 34 (AF41)" 41005 5 0x88
+expect_marks "v6. unconfigured IPv6 flow claiming EF is re-marked to 0" 41006 3 0x00
+
+# --- d. policing ------------------------------------------------------------
+qg_bg "$ns_b" "$dir/iperf-server.json" "$dir/iperf-server.err" \
+  iperf3 -s -1 -J -B "$QG_B_V4" -p 5004
+server_pid=$QG_BG_PID
+deadline=$((SECONDS + 10))
+until qg_in "$ns_b" ss -Hltn "sport = :5004" | grep -q .; do
+  ((SECONDS < deadline)) || break
+  sleep 0.1
+done
+qg_in "$ns_a" iperf3 -c "$QG_B_V4" -B "$QG_A_V4" -p 5004 --cport 40000 -u \
+  -b "${offer_mbit}M" -l "$payload_bytes" -t "$offer_seconds" -J \
+  >"$dir/iperf-client.json" 2>"$dir/iperf-client.err"
+client_rc=$?
+qg_wait_exit "$server_pid" 10
+qg_kill_pid "$server_pid" TERM
+
+# Prints "sent_packets sent_bytes seconds received_packets received_bytes".
+read -r sent_pkts sent_bytes seconds rcvd_pkts rcvd_bytes < <(
+  "$QG_PYTHON" - "$dir/iperf-client.json" "$dir/iperf-server.json" <<'EOF' 2>/dev/null
+import json, sys
+# The sender's own count, and the receiver's: iperf3's UDP "packets" is the
+# highest sequence number seen, so received = packets - lost_packets.
+c = json.load(open(sys.argv[1]))["end"]["sum_sent"]
+s = json.load(open(sys.argv[2]))["end"]["sum_received"]
+print(c["packets"], c["bytes"], c["seconds"], s["packets"] - s["lost_packets"], s["bytes"])
+EOF
+)
+if ((client_rc != 0)) || [[ -z ${rcvd_bytes:-} ]]; then
+  qg_fail "d. iperf3 run failed (client exit $client_rc)"
+  sed 's/^/  | /' "$dir/iperf-client.err" "$dir/iperf-server.err" | head -20
+else
+  # Rates at IP level (payload + 20 B IPv4 + 8 B UDP), the bytes the meter counts,
+  # over the sender's duration.  The meter lets through CIR x T plus its two
+  # buckets (cbs + ebs = 32 kB): 1 mbit/s + 256 kbit / 5 s = 1.05 Mbit/s.  The
+  # band 0.8..1.25 Mbit/s leaves room for timer jitter at either end of a 5 s
+  # run (~0.2 s = 4%), iperf3's pacing and any frame af_packet misses, yet
+  # fails clearly if the meter does not police (5 Mbit/s) or over-polices.
+  read -r sent_mbit rcvd_mbit pct in_band < <(awk -v sp="$sent_pkts" -v sb="$sent_bytes" \
+    -v rp="$rcvd_pkts" -v rb="$rcvd_bytes" -v t="$seconds" -v h="$ip_udp_header_bytes" -v cir="$cir_mbit" '
+    BEGIN {
+      s = (sb + sp * h) * 8 / t / 1e6; r = (rb + rp * h) * 8 / t / 1e6
+      printf "%.2f %.3f %.0f %d\n", s, r, 100 * r / cir, (r >= 0.8 * cir && r <= 1.25 * cir)
+    }')
+  qg_log "policed: sent $sent_mbit Mbit/s, arrived $rcvd_mbit Mbit/s ($pct% of the $cir_mbit Mbit/s CIR)" \
+    "[$sent_pkts packets sent, $rcvd_pkts received, over ${seconds}s]"
+  if ((in_band)); then
+    qg_pass "d. policing: $rcvd_mbit Mbit/s arrived, within 0.8..1.25 Mbit/s"
+  else
+    qg_fail "d. policing: $rcvd_mbit Mbit/s arrived, outside 0.8..1.25 Mbit/s"
+  fi
+  if awk -v s="$sent_mbit" 'BEGIN { exit !(s >= 4) }'; then
+    qg_pass "d. the sender offered $sent_mbit Mbit/s (>= 4), so the meter was overrun"
+  else
+    qg_fail "d. the sender offered only $sent_mbit Mbit/s: the policing figure means little"
+  fi
+fi
+if metrics=$(qg_metrics "$ns_gw" "$metrics_port"); then
+  red=$(qg_metric_sum "$metrics" qosgate_dropped_packets_total 'reason="meter_red"')
+  flow_hits=$(qg_metric_sum "$metrics" qosgate_classified_packets_total 'match="flow"')
+  qg_log "metrics: meter_red drops $red, packets matched to a flow $flow_hits"
+  if ((red > 0)); then
+    qg_pass "d. qosgate_dropped_packets_total{reason=\"meter_red\"} = $red > 0"
+  else
+    qg_fail "d. qosgate_dropped_packets_total{reason=\"meter_red\"} = $red, expected > 0"
+  fi
+  if [[ -n ${rcvd_pkts:-} ]] && ((red > 0)); then
+    # Every datagram iperf3 sent and B did not get should be a red drop.
+    lost=$((sent_pkts - rcvd_pkts))
+    # The count is exact when af_packet loses nothing; allow a little slack.
+    if ((lost > 0 && red >= lost * 9 / 10 && red <= lost + 10)); then
+      qg_pass "d. red drops ($red) account for the datagrams B missed ($lost)"
+    else
+      qg_fail "d. red drops ($red) do not match the datagrams B missed ($lost)"
+    fi
+  fi
+else
+  qg_fail "d. cannot read qosgate's metrics on 127.0.0.1:$metrics_port in $ns_gw"
+fi
+
+# --- e. clean stop ------------------------------------------------------------
+if qg_stop_qosgate; then
+  qg_pass "e. qosgate stopped on SIGINT"
+else
+  qg_fail "e. qosgate did not stop within 20 s of SIGINT"
+fi
+qg_log "qosgate's final counters:"
+sed 's/^/  | /' "$QG_QOSGATE_OUT"
+qg_check "e. qosgate exited 0 (got $QG_QOSGATE_RC)" test "$QG_QOSGATE_RC" = 0
+qg_check "e. no mbufs in use after stop" grep -Eq 'mbufs in use after stop: 0 of [0-9]+' "$QG_QOSGATE_OUT"
+qg_check "e. no CONSERVATION VIOLATED line" \
+  bash -c '! grep -q "CONSERVATION VIOLATED" "$1"' _ "$QG_QOSGATE_OUT"
+
+if ((QG_FAILS > 0)); then
+  qg_log "qosgate's log:"
+  sed 's/^/  | /' "$QG_QOSGATE_ERR"
+fi
+qg_log "ran in $((SECONDS - started)) s"
+qg_summary

@@ -1,0 +1,413 @@
+# shellcheck shell=bash
+# Helpers for qosgate's network-namespace tests and for tools/demo.sh.
+#
+#   source test/integration/lib.sh
+#   qg_init                      # installs the cleanup trap (EXIT INT TERM)
+#   qg_require_root; qg_require_netns; qg_require_tools ip tcpdump tshark
+#   qg_build_bump NS_A NS_GW NS_B IF_A IF_GW_A IF_GW_B IF_B
+#   qg_start_qosgate NS_GW CONFIG DIR && ... && qg_stop_qosgate
+#
+# Everything a script makes through these helpers (namespaces, background
+# processes, temporary directories, DPDK runtime directories) is recorded
+# here and removed by qg_cleanup, also when the script fails or is
+# interrupted.  qg_cleanup kills only processes it started (their PIDs are
+# recorded when started) and, as a safety net, whatever still runs inside the
+# namespaces it created (only this script's children can be there).
+#
+# Test hosts use addresses from 198.18.0.0/15 (RFC 2544) and 2001:db8::/32
+# (RFC 3849), inside the namespaces only.
+
+# Host addresses of the standard topology: A and B share one L2 segment
+# through the bump, so both sit in 198.18.0.0/15 and in 2001:db8:1::/64.
+QG_A_V4=198.18.1.10
+QG_B_V4=198.19.1.20
+QG_V4_PLEN=15
+QG_A_V6=2001:db8:1::10
+QG_B_V6=2001:db8:1::20
+QG_V6_PLEN=64
+
+# The interpreter with scapy (Debian's python3-scapy lives under /usr/bin).
+QG_PYTHON=${QG_PYTHON:-/usr/bin/python3}
+
+# A short run id for names: interface names are limited to 15 characters.
+QG_ID=${QG_ID:-$$}
+
+QG_NAMESPACES=()      # namespaces qg_netns_add made
+QG_PIDS=()            # background processes this script started
+QG_TMPDIRS=()         # directories qg_mktemp made
+QG_DPDK_PREFIXES=()   # EAL --file-prefix values whose runtime dirs we remove
+QG_PASSES=0
+QG_FAILS=0
+QG_KEEP_TMP=${QG_KEEP_TMP:-0}   # 1: leave temporary directories for inspection
+
+QG_QOSGATE_PID=""     # set by qg_start_qosgate
+QG_QOSGATE_OUT=""     # its stdout file (final counters)
+QG_QOSGATE_ERR=""     # its stderr file (log)
+QG_QOSGATE_RC=""      # set by qg_stop_qosgate
+
+# ---------------------------------------------------------------------------
+# Reporting
+
+qg_log() { printf '%s\n' "$*"; }
+qg_pass() { QG_PASSES=$((QG_PASSES + 1)); printf 'PASS: %s\n' "$*"; }
+qg_fail() { QG_FAILS=$((QG_FAILS + 1)); printf 'FAIL: %s\n' "$*"; }
+
+# qg_check DESCRIPTION COMMAND...: PASS if COMMAND succeeds, else FAIL.
+qg_check() {
+  local what=$1
+  shift
+  if "$@"; then qg_pass "$what"; else qg_fail "$what"; fi
+}
+
+# Prints the tally; returns 1 if anything failed or nothing was checked.
+qg_summary() {
+  printf '%d passed, %d failed\n' "$QG_PASSES" "$QG_FAILS"
+  ((QG_FAILS == 0 && QG_PASSES > 0))
+}
+
+# A prerequisite is missing: SKIP (exit 77, meson's skip code), except under
+# CI=true where a skip would hide that the test did not run, so FAIL.
+qg_skip_or_fail() {
+  if [[ ${CI:-} == true ]]; then
+    printf 'FAIL: %s (CI=true: a missing prerequisite is a failure)\n' "$*" >&2
+    exit 1
+  fi
+  printf 'SKIP: %s\n' "$*" >&2
+  exit 77
+}
+
+qg_die() {
+  printf 'FAIL: %s\n' "$*" >&2
+  exit 1
+}
+
+# ---------------------------------------------------------------------------
+# Prerequisites
+
+qg_require_root() {
+  [[ $(id -u) -eq 0 ]] || qg_skip_or_fail "needs root (network namespaces, veth, af_packet)"
+}
+
+qg_require_tools() {
+  local t
+  for t in "$@"; do
+    command -v "$t" >/dev/null 2>&1 || qg_skip_or_fail "missing tool '$t' (tools/setup.sh installs it)"
+  done
+}
+
+# Creating a namespace is the only sure test that we may.
+qg_require_netns() {
+  local probe="qg-probe-$QG_ID"
+  command -v ip >/dev/null 2>&1 || qg_skip_or_fail "missing tool 'ip' (iproute2)"
+  if ! ip netns add "$probe" 2>/dev/null; then
+    qg_skip_or_fail "cannot create network namespaces (ip netns add failed)"
+  fi
+  ip netns del "$probe"
+}
+
+# qg_require_qosgate: $QOSGATE must name an executable.
+qg_require_qosgate() {
+  [[ -n ${QOSGATE:-} ]] || qg_die "set QOSGATE to the qosgate executable (meson passes it)"
+  [[ -x $QOSGATE ]] || qg_die "QOSGATE=$QOSGATE is not an executable"
+}
+
+# ---------------------------------------------------------------------------
+# Cleanup
+
+qg_init() {
+  trap qg_cleanup EXIT
+  # exit runs the EXIT trap, which cleans up once.
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# qg_alive PID: the process exists and is not a zombie waiting to be reaped.
+qg_alive() {
+  local state
+  [[ -r /proc/$1/stat ]] || return 1
+  state=$(awk '{ sub(/^.*\) /, ""); print $1 }' "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ -n $state && $state != Z && $state != X ]]
+}
+
+# qg_wait_exit PID SECONDS: waits for PID to end; returns 1 on timeout.
+qg_wait_exit() {
+  local pid=$1 deadline=$((SECONDS + $2))
+  while qg_alive "$pid"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# qg_forget_pid PID: no longer ours to clean up (it was reaped).
+qg_forget_pid() {
+  local keep=() p
+  for p in "${QG_PIDS[@]}"; do
+    [[ $p == "$1" ]] || keep+=("$p")
+  done
+  QG_PIDS=("${keep[@]}")
+}
+
+# qg_kill_pid PID [SIGNAL]: SIGNAL (default TERM), then KILL after 5 s.
+qg_kill_pid() {
+  local pid=$1 sig=${2:-TERM}
+  if qg_alive "$pid"; then
+    kill "-$sig" "$pid" 2>/dev/null
+    if ! qg_wait_exit "$pid" 5; then
+      kill -KILL "$pid" 2>/dev/null
+      qg_wait_exit "$pid" 5
+    fi
+  fi
+  wait "$pid" 2>/dev/null
+  qg_forget_pid "$pid"
+}
+
+qg_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  local pid ns dir prefix
+  # qosgate first, with SIGINT so it frees its ports and mbufs cleanly.
+  if [[ -n $QG_QOSGATE_PID ]] && qg_alive "$QG_QOSGATE_PID"; then
+    qg_kill_pid "$QG_QOSGATE_PID" INT
+  fi
+  for pid in "${QG_PIDS[@]}"; do
+    qg_kill_pid "$pid" TERM
+  done
+  for ns in "${QG_NAMESPACES[@]}"; do
+    # Safety net: anything still inside a namespace we made was started by
+    # this script (a grandchild we did not record); a namespace with live
+    # processes would outlive "ip netns del".
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null
+    done
+    ip netns del "$ns" 2>/dev/null
+  done
+  for prefix in "${QG_DPDK_PREFIXES[@]}"; do
+    [[ -n $prefix ]] && rm -rf "/var/run/dpdk/$prefix"
+  done
+  if [[ $QG_KEEP_TMP == 1 ]]; then
+    ((${#QG_TMPDIRS[@]})) && printf 'kept temporary files in %s\n' "${QG_TMPDIRS[*]}" >&2
+  else
+    for dir in "${QG_TMPDIRS[@]}"; do
+      rm -rf "$dir"
+    done
+  fi
+  exit "$rc"
+}
+
+# qg_mktemp: makes a temporary directory that cleanup removes and sets QG_TMP
+# to it.  (It cannot print the name: "$(qg_mktemp)" would run in a subshell,
+# which cannot record the directory for cleanup.)
+qg_mktemp() {
+  QG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/qosgate-test.XXXXXX") || qg_die "mktemp failed"
+  QG_TMPDIRS+=("$QG_TMP")
+}
+
+# ---------------------------------------------------------------------------
+# Namespaces and links
+
+# qg_in NS COMMAND...: runs COMMAND inside namespace NS.
+qg_in() {
+  local ns=$1
+  shift
+  ip netns exec "$ns" "$@"
+}
+
+# qg_netns_add NS: a new namespace with loopback up, recorded for cleanup.
+qg_netns_add() {
+  ip netns add "$1" || qg_die "cannot create namespace $1"
+  QG_NAMESPACES+=("$1")
+  ip -n "$1" link set lo up
+  # IPv6 addresses usable at once: no duplicate address detection.
+  qg_in "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+}
+
+# qg_veth NS1 IF1 NS2 IF2: a veth pair with one end in each namespace.
+qg_veth() {
+  local ns1=$1 if1=$2 ns2=$3 if2=$4 n
+  for n in "$if1" "$if2"; do
+    ((${#n} <= 15)) || qg_die "interface name '$n' is longer than 15 characters"
+  done
+  ip link add "$if1" netns "$ns1" type veth peer name "$if2" netns "$ns2" ||
+    qg_die "cannot create veth $if1<->$if2"
+}
+
+# qg_offloads_off NS IF: af_packet must see frames as they are on the wire.
+# Segmentation offloads (TSO/GSO/GRO) would hand it frames larger than the
+# MTU, and transmit checksum offload leaves UDP/TCP checksums unfinished
+# (CHECKSUM_PARTIAL), which the receiving host drops after the bump sends the
+# frame on as-is.
+qg_offloads_off() {
+  local ns=$1 ifname=$2
+  if command -v ethtool >/dev/null 2>&1; then
+    qg_in "$ns" ethtool -K "$ifname" tso off gso off gro off tx off >/dev/null 2>&1 ||
+      qg_die "ethtool -K $ifname failed"
+  else
+    qg_die "ethtool is needed to turn off veth offloads (apt-get install ethtool)"
+  fi
+}
+
+# qg_mac NS IF: prints the interface's MAC address.
+qg_mac() {
+  qg_in "$1" cat "/sys/class/net/$2/address"
+}
+
+# qg_build_bump NS_A NS_GW NS_B IF_A IF_GW_A IF_GW_B IF_B
+#
+#   NS_A [IF_A] ===veth=== [IF_GW_A] NS_GW [IF_GW_B] ===veth=== [IF_B] NS_B
+#   198.18.1.10/15                    (no IP)                 198.19.1.20/15
+#   2001:db8:1::10/64                                      2001:db8:1::20/64
+#
+# The gateway's interfaces carry no address and no IPv6, so the gateway's own
+# kernel stays silent and only qosgate joins the two segments.
+qg_build_bump() {
+  local ns_a=$1 ns_gw=$2 ns_b=$3 if_a=$4 if_gw_a=$5 if_gw_b=$6 if_b=$7 ifname
+  qg_netns_add "$ns_a"
+  qg_netns_add "$ns_gw"
+  qg_netns_add "$ns_b"
+  qg_veth "$ns_a" "$if_a" "$ns_gw" "$if_gw_a"
+  qg_veth "$ns_gw" "$if_gw_b" "$ns_b" "$if_b"
+
+  for ifname in "$if_gw_a" "$if_gw_b"; do
+    qg_in "$ns_gw" sysctl -qw "net.ipv6.conf.$ifname.disable_ipv6=1"
+    qg_offloads_off "$ns_gw" "$ifname"
+    ip -n "$ns_gw" link set "$ifname" up
+  done
+  qg_offloads_off "$ns_a" "$if_a"
+  qg_offloads_off "$ns_b" "$if_b"
+  qg_in "$ns_a" sysctl -qw "net.ipv6.conf.$if_a.accept_dad=0"
+  qg_in "$ns_b" sysctl -qw "net.ipv6.conf.$if_b.accept_dad=0"
+  ip -n "$ns_a" addr add "$QG_A_V4/$QG_V4_PLEN" dev "$if_a"
+  ip -n "$ns_a" addr add "$QG_A_V6/$QG_V6_PLEN" dev "$if_a" nodad
+  ip -n "$ns_b" addr add "$QG_B_V4/$QG_V4_PLEN" dev "$if_b"
+  ip -n "$ns_b" addr add "$QG_B_V6/$QG_V6_PLEN" dev "$if_b" nodad
+  ip -n "$ns_a" link set "$if_a" up
+  ip -n "$ns_b" link set "$if_b" up
+}
+
+# ---------------------------------------------------------------------------
+# Processes
+
+# qg_bg NS OUT ERR COMMAND...: starts COMMAND in NS in the background; sets
+# QG_BG_PID and records it for cleanup.  "ip netns exec" execs COMMAND, so
+# the PID is COMMAND's own.
+qg_bg() {
+  local ns=$1 out=$2 err=$3
+  shift 3
+  ip netns exec "$ns" "$@" >"$out" 2>"$err" &
+  QG_BG_PID=$!
+  QG_PIDS+=("$QG_BG_PID")
+}
+
+# qg_wait_for_line FILE REGEX PID SECONDS: waits until FILE has a line
+# matching REGEX; returns 1 if PID ends first or on timeout.
+qg_wait_for_line() {
+  local file=$1 regex=$2 pid=$3 deadline=$((SECONDS + $4))
+  until grep -Eq -- "$regex" "$file" 2>/dev/null; do
+    qg_alive "$pid" || { grep -Eq -- "$regex" "$file" 2>/dev/null; return; }
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# qg_free_port [NS]: prints a TCP port on 127.0.0.1 that nothing listens on
+# (in NS if given: qosgate serves its metrics inside the gateway namespace).
+qg_free_port() {
+  local cmd=("$QG_PYTHON" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+  if [[ -n ${1:-} ]]; then qg_in "$1" "${cmd[@]}"; else "${cmd[@]}"; fi
+}
+
+# qg_start_qosgate NS CONFIG DIR [PREFIX]: starts qosgate in NS, logging to
+# DIR/qosgate.{out,err}, and waits until it logs "forwarding:".  PREFIX is the
+# EAL --file-prefix the config uses (its runtime dir is removed at cleanup).
+# Returns 1 (and prints the log) if it exits or does not start within 30 s.
+qg_start_qosgate() {
+  local ns=$1 config=$2 dir=$3 prefix=${4:-}
+  [[ -n $prefix ]] && QG_DPDK_PREFIXES+=("$prefix")
+  QG_QOSGATE_OUT=$dir/qosgate.out
+  QG_QOSGATE_ERR=$dir/qosgate.err
+  QG_QOSGATE_RC=""
+  qg_bg "$ns" "$QG_QOSGATE_OUT" "$QG_QOSGATE_ERR" "$QOSGATE" --config "$config"
+  QG_QOSGATE_PID=$QG_BG_PID
+  if ! qg_wait_for_line "$QG_QOSGATE_ERR" 'forwarding:' "$QG_QOSGATE_PID" 30; then
+    printf 'qosgate did not start; its log:\n' >&2
+    sed 's/^/  | /' "$QG_QOSGATE_ERR" "$QG_QOSGATE_OUT" >&2
+    return 1
+  fi
+}
+
+# qg_stop_qosgate: SIGINT to the qosgate we started, waits up to 20 s for it
+# to exit (then SIGKILL), sets QG_QOSGATE_RC.  Returns 1 if it had to be killed.
+qg_stop_qosgate() {
+  local pid=$QG_QOSGATE_PID killed=0
+  [[ -n $pid ]] || return 1
+  kill -INT "$pid" 2>/dev/null
+  if ! qg_wait_exit "$pid" 20; then
+    printf 'qosgate did not stop within 20 s of SIGINT: killing it\n' >&2
+    kill -KILL "$pid" 2>/dev/null
+    killed=1
+  fi
+  wait "$pid" 2>/dev/null
+  QG_QOSGATE_RC=$?
+  qg_forget_pid "$pid"
+  QG_QOSGATE_PID=""
+  ((killed == 0))
+}
+
+# qg_metrics NS PORT: prints qosgate's Prometheus text (fetched inside NS).
+qg_metrics() {
+  qg_in "$1" "$QG_PYTHON" -c 'import sys, urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=5).read().decode())' "$2"
+}
+
+# qg_metric_sum TEXT NAME [LABEL_REGEX]: sums the samples of metric NAME whose
+# label set matches LABEL_REGEX (an ERE over the text between the braces).
+qg_metric_sum() {
+  awk -v name="$2" -v re="${3:-}" '
+    $1 ~ "^" name "({|$)" {
+      labels = $1
+      if (index(labels, "{")) { sub(/^[^{]*{/, "", labels); sub(/}$/, "", labels) } else labels = ""
+      if (re == "" || labels ~ re) sum += $NF
+    }
+    END { printf "%d\n", sum }' <<<"$1"
+}
+
+# qg_capture_start NS IF FILE FILTER: tcpdump into FILE in the background;
+# returns once tcpdump listens.  Sets QG_CAPTURE_PID.
+qg_capture_start() {
+  local ns=$1 ifname=$2 file=$3 filter=$4
+  qg_bg "$ns" "$file.log" "$file.err" tcpdump -n -U -i "$ifname" -w "$file" "$filter"
+  QG_CAPTURE_PID=$QG_BG_PID
+  if ! qg_wait_for_line "$file.err" 'listening on' "$QG_CAPTURE_PID" 15; then
+    sed 's/^/  | /' "$file.err" >&2
+    return 1
+  fi
+}
+
+# qg_capture_stop: ends the capture started last (tcpdump flushes on SIGINT).
+qg_capture_stop() {
+  [[ -n ${QG_CAPTURE_PID:-} ]] || return 0
+  qg_kill_pid "$QG_CAPTURE_PID" INT
+  QG_CAPTURE_PID=""
+}
+
+# qg_udp_send NS SRC DST DPORT TOS COUNT [SPORT]: COUNT small UDP datagrams
+# with IP_TOS (IPv4) or IPV6_TCLASS (IPv6) set to TOS, 20 ms apart.
+qg_udp_send() {
+  qg_in "$1" "$QG_PYTHON" - "$2" "$3" "$4" "$5" "$6" "${7:-0}" <<'EOF'
+import socket, sys, time
+src, dst, dport, tos, count, sport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4], 0), int(sys.argv[5]), int(sys.argv[6])
+v6 = ":" in dst
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+if v6:
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
+else:
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+s.bind((src, sport))
+for i in range(count):
+    s.sendto(b"qosgate-test %d" % i, (dst, dport))
+    time.sleep(0.02)
+EOF
+}
