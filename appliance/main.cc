@@ -84,6 +84,11 @@ void printSummary(const Appliance& app) {
     if (!malformed_reasons.empty()) {
       std::printf("      malformed by reason:%s\n", malformed_reasons.c_str());
     }
+    const auto hw = app.hardwareStats(port.port_id);
+    if (hw.rx_missed + hw.rx_errors + hw.rx_nombuf + hw.tx_errors != 0) {
+      std::printf("      port drops: rx_missed=%lu rx_errors=%lu rx_nombuf=%lu tx_errors=%lu\n",
+                  hw.rx_missed, hw.rx_errors, hw.rx_nombuf, hw.tx_errors);
+    }
     if (t.rx_pkts != t.tx_pkts + t.droppedTotal()) {
       std::printf("      CONSERVATION VIOLATED: rx %lu != tx %lu + dropped %lu\n", t.rx_pkts,
                   t.tx_pkts, t.droppedTotal());
@@ -114,6 +119,7 @@ int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal
   eal_args.insert(eal_args.end(), config.eal_args.begin(), config.eal_args.end());
   eal_args.insert(eal_args.end(), extra_eal_args.begin(), extra_eal_args.end());
   std::vector<char*> eal_argv;
+  eal_argv.reserve(eal_args.size());
   for (auto& a : eal_args) {
     eal_argv.push_back(a.data());
   }

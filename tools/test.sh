@@ -22,6 +22,7 @@ step "format"
 bash tools/ci/format.sh
 
 step "lint"
+bash tools/ci/dataplane_rules.sh
 bash tools/ci/tidy.sh "$repo/build"
 
 step "tests: unit, fuzz, dpdk, integration"

@@ -198,7 +198,7 @@ Result<void> FlowTable::add(const FlowRule& rule) {
     }
     return makeError("cannot add flow: " + std::string(rte_strerror(-rc)));
   }
-  entry.release();
+  [[maybe_unused]] FlowEntry* owned_by_table = entry.release();  // freed via the defer queue
   if (replacing) {
     deferFree(-1, static_cast<FlowEntry*>(old));
   } else {

@@ -43,12 +43,10 @@
 
 namespace qos::appliance {
 
-/** Bits of FlowKey::wildcard_mask. */
-enum WildcardBits : uint8_t {
-  kWildSrcPort = 1u << 0,
-  kWildDstPort = 1u << 1,
-  kWildProtocol = 1u << 2,
-};
+/** Bits of FlowKey::wildcard_mask: the fields a rule ignores. */
+inline constexpr uint8_t kWildSrcPort = 1u << 0;
+inline constexpr uint8_t kWildDstPort = 1u << 1;
+inline constexpr uint8_t kWildProtocol = 1u << 2;
 inline constexpr unsigned kMaskCount = 8;
 /** Masks in probe order: most specific first. */
 inline constexpr std::array<uint8_t, kMaskCount> kMaskProbeOrder = {0, 1, 2, 4, 3, 5, 6, 7};

@@ -48,7 +48,7 @@ Result<std::unique_ptr<Appliance>> Appliance::create(const ApplianceConfig& conf
   const uint64_t n_ports = 2 * config.pairs.size();
   const uint64_t needed =
       n_ports * n_workers * (config.dataplane.rx_descriptors + config.dataplane.tx_descriptors) +
-      (n_workers + 1) * (kMempoolCache + kBurstSize);
+      uint64_t{n_workers + 1} * (kMempoolCache + kBurstSize);
   if (config.dataplane.mbufs < needed) {
     return makeError("dataplane.mbufs = " + std::to_string(config.dataplane.mbufs) +
                      " is too few: " + std::to_string(n_ports) + " ports x " +
@@ -325,6 +325,23 @@ PortTotals Appliance::portTotals(uint16_t port_id) const {
     totals.addFrom(worker->counters(port_id));
   }
   return totals;
+}
+
+PortHardwareStats Appliance::hardwareStats(uint16_t port_id) const {
+  PortHardwareStats hw;
+  rte_eth_stats stats{};
+  if (rte_eth_stats_get(port_id, &stats) == 0) {
+    hw.rx_missed = stats.imissed;
+    hw.rx_errors = stats.ierrors;
+    hw.rx_nombuf = stats.rx_nombuf;
+    hw.tx_errors = stats.oerrors;
+  }
+  rte_eth_link link{};
+  if (rte_eth_link_get_nowait(port_id, &link) == 0) {
+    hw.link_up = link.link_status == RTE_ETH_LINK_UP;
+    hw.link_speed_mbps = link.link_speed;
+  }
+  return hw;
 }
 
 unsigned Appliance::mbufsInUse() const { return rte_mempool_in_use_count(pool_); }

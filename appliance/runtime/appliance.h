@@ -25,6 +25,16 @@
 
 namespace qos::appliance {
 
+/** What the PMD itself counts for a port (rte_eth_stats), and its link. */
+struct PortHardwareStats {
+  uint64_t rx_missed = 0;  ///< dropped by the NIC: RX queue full (imissed)
+  uint64_t rx_errors = 0;  ///< erroneous frames received (ierrors)
+  uint64_t rx_nombuf = 0;  ///< RX mbuf allocation failures
+  uint64_t tx_errors = 0;  ///< failed transmissions (oerrors)
+  bool link_up = false;
+  uint32_t link_speed_mbps = 0;
+};
+
 struct PortInfo {
   uint16_t port_id = 0;
   std::string device;  ///< DPDK device name
@@ -71,6 +81,8 @@ public:
   unsigned workerCount() const { return static_cast<unsigned>(workers_.size()); }
   /** Counters of packets received on @p port_id, summed over workers. */
   PortTotals portTotals(uint16_t port_id) const;
+  /** The PMD's own counters and link state.  Any thread. */
+  PortHardwareStats hardwareStats(uint16_t port_id) const;
   const FlowTable& flows() const { return *flows_; }
   uint32_t flowCount() const { return flows_->size(); }
   /** Mbufs not back in the pool. */

@@ -53,13 +53,34 @@ public:
                           {}};
     MetricFamily non_ip{
         "qosgate_non_ip_packets_total", "Non-IP frames passed through", MetricType::Counter, {}};
+    MetricFamily hw_missed{"qosgate_port_rx_missed_packets_total",
+                           "Frames the port dropped before qosgate saw them (RX queue full)",
+                           MetricType::Counter,
+                           {}};
+    MetricFamily hw_rx_errors{
+        "qosgate_port_rx_errors_total", "Erroneous frames received", MetricType::Counter, {}};
+    MetricFamily hw_nombuf{
+        "qosgate_port_rx_nombuf_total", "RX mbuf allocation failures", MetricType::Counter, {}};
+    MetricFamily hw_tx_errors{
+        "qosgate_port_tx_errors_total", "Failed transmissions", MetricType::Counter, {}};
+    MetricFamily link_up{
+        "qosgate_port_link_up", "1 if the port's link is up", MetricType::Gauge, {}};
     for (const PortInfo& port : app_.ports()) {
       const PortTotals t = app_.portTotals(port.port_id);
+      const PortHardwareStats hw = app_.hardwareStats(port.port_id);
       const ClientMetric::Label label{"port", port.device};
       rx_pkts.metric.push_back(counterOf(static_cast<double>(t.rx_pkts), {label}));
       rx_bytes.metric.push_back(counterOf(static_cast<double>(t.rx_bytes), {label}));
       tx_pkts.metric.push_back(counterOf(static_cast<double>(t.tx_pkts), {label}));
       tx_bytes.metric.push_back(counterOf(static_cast<double>(t.tx_bytes), {label}));
+      hw_missed.metric.push_back(counterOf(static_cast<double>(hw.rx_missed), {label}));
+      hw_rx_errors.metric.push_back(counterOf(static_cast<double>(hw.rx_errors), {label}));
+      hw_nombuf.metric.push_back(counterOf(static_cast<double>(hw.rx_nombuf), {label}));
+      hw_tx_errors.metric.push_back(counterOf(static_cast<double>(hw.tx_errors), {label}));
+      ClientMetric up;
+      up.label = {label, {"role", port.role}};
+      up.gauge.value = hw.link_up ? 1 : 0;
+      link_up.metric.push_back(up);
       remarked.metric.push_back(counterOf(static_cast<double>(t.remarked_pkts), {label}));
       non_ip.metric.push_back(counterOf(static_cast<double>(t.non_ip_pkts), {label}));
       for (size_t r = 0; r < kDropReasons; ++r) {

@@ -93,15 +93,11 @@ Result<uint64_t> parseWithUnits(std::string_view text, const std::array<Unit, N>
                    std::string(text) + "': use e.g. " + std::string(examples));
 }
 
-constexpr std::array<Unit, 16> kRateUnits = {{
+constexpr std::array<Unit, 12> kRateUnits = {{
     {"bit", 1, 1},
     {"kbit", 1000, 1},
     {"mbit", 1000000, 1},
     {"gbit", 1000000000, 1},
-    {"bps", 1, 1},
-    {"kbps", 1000, 1},
-    {"mbps", 1000000, 1},
-    {"gbps", 1000000000, 1},
     {"Mbit", 1000000, 1},
     {"Gbit", 1000000000, 1},
     {"Kbit", 1000, 1},
@@ -112,7 +108,7 @@ constexpr std::array<Unit, 16> kRateUnits = {{
     {"tbit", 1000000000000, 1},
 }};
 
-constexpr std::array<Unit, 13> kSizeUnits = {{
+constexpr std::array<Unit, 12> kSizeUnits = {{
     {"B", 1, 1},
     {"kB", 1000, 1},
     {"KB", 1000, 1},
@@ -124,7 +120,6 @@ constexpr std::array<Unit, 13> kSizeUnits = {{
     {"bit", 1, 8},
     {"kbit", 1000, 8},
     {"mbit", 1000000, 8},
-    {"b", 1, 8},
     {"bytes", 1, 1},
 }};
 

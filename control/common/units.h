@@ -12,7 +12,8 @@ namespace qos {
 
 /**
  * Parses a rate.  Units: bit, kbit, mbit, gbit (bits per second, SI: k=1000),
- * bps/kbps/mbps/gbps as synonyms, and Bps/kBps/MBps/GBps for bytes per second.
+ * and Bps/kBps/MBps/GBps for bytes per second.  "mbps" is refused on purpose:
+ * tc reads it as bytes, most people as bits.
  * A decimal point is allowed ("1.5mbit").  A bare number is refused: a rate
  * without a unit is the classic off-by-eight.
  * @return the rate in bits per second, or an error saying what is wrong.
@@ -22,6 +23,7 @@ Result<uint64_t> parseRateBitsPerSec(std::string_view text);
 /**
  * Parses a size.  Units: B, kB, MB, GB (SI, k=1000), KiB, MiB, GiB (binary),
  * and bit, kbit, mbit for sizes given in bits (rounded up to whole bytes).
+ * A bare "b" is refused: bits or bytes?
  * @return the size in bytes, or an error saying what is wrong.
  */
 Result<uint64_t> parseSizeBytes(std::string_view text);

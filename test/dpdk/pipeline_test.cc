@@ -282,6 +282,55 @@ dscp = 40
   EXPECT_EQ(dscpOf(out[2], 14), 10);
 }
 
+TEST(Pipeline, ReloadAppliesFlowAndPolicyDifferences) {
+  auto h = RingAppliance::create("reload", kVoiceFlow);
+  ASSERT_TRUE(h);
+  // The next config: the voice flow changes DSCP, a video flow appears, and
+  // unmatched traffic is now trusted.
+  appliance::ApplianceConfig next = h->app().config();
+  next.flows[0].dscp = 40;
+  appliance::FlowRule video = next.flows[0];
+  video.dst_port = 7000;
+  video.dscp = 34;
+  next.flows.push_back(video);
+  next.policy.unmatched = appliance::UnmatchedPolicy::Trust;
+  next.dataplane.max_flows = 8192;
+  const auto summary = h->app().reload(next);
+  EXPECT_EQ(summary.flows_added, 1u);
+  EXPECT_EQ(summary.flows_changed, 1u);
+  EXPECT_EQ(summary.flows_removed, 0u);
+  EXPECT_TRUE(summary.policy_changed);
+  ASSERT_EQ(summary.needs_restart.size(), 1u);
+  EXPECT_EQ(summary.needs_restart[0], "dataplane");
+
+  FrameSpec voice;
+  FrameSpec vid;
+  vid.dst_port = 7000;
+  FrameSpec other;
+  other.dst_port = 9;
+  other.tos = 46 << 2;
+  h->send(Side::Inside, {buildFrame(voice), buildFrame(vid), buildFrame(other)});
+  Frames out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(dscpOf(out[0], 14), 40);
+  EXPECT_EQ(dscpOf(out[1], 14), 34);
+  EXPECT_EQ(dscpOf(out[2], 14), 46) << "trusted now";
+
+  // Reloading the same config changes nothing; dropping a flow removes it.
+  const auto same = h->app().reload(next);
+  EXPECT_EQ(same.flows_added + same.flows_changed + same.flows_removed, 0u);
+  EXPECT_FALSE(same.policy_changed);
+  next.flows.pop_back();
+  const auto fewer = h->app().reload(next);
+  EXPECT_EQ(fewer.flows_removed, 1u);
+  EXPECT_EQ(h->app().flowCount(), 1u);
+  h->send(Side::Inside, {buildFrame(vid)});
+  out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(dscpOf(out[0], 14), 0) << "the video flow is gone; trusted as sent";
+  expectConservation(*h);
+}
+
 TEST(Pipeline, MalformedFramesAreCountedAndForwardedUntouched) {
   auto h = RingAppliance::create("malformed_fwd", kVoiceFlow);
   ASSERT_TRUE(h);

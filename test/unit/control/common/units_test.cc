@@ -45,11 +45,12 @@ TEST(UnitsTest, RatesInBits) {
   EXPECT_EQ(rateOrDie("0kbit"), 0u);
 }
 
-TEST(UnitsTest, RateSynonymsAndBytes) {
-  EXPECT_EQ(rateOrDie("1mbps"), 1000000u);
-  EXPECT_EQ(rateOrDie("5kbps"), 5000u);
-  EXPECT_EQ(rateOrDie("2gbps"), 2000000000u);
-  EXPECT_EQ(rateOrDie("100bps"), 100u);
+TEST(UnitsTest, RatesInBytesAndAmbiguousUnitsRefused) {
+  // tc reads "mbps" as megabytes per second; most people read megabits.  Refuse it.
+  EXPECT_NE(rateError("1mbps").find("unknown unit 'mbps'"), std::string::npos);
+  EXPECT_NE(rateError("5kbps").find("unknown unit"), std::string::npos);
+  EXPECT_NE(rateError("100bps").find("unknown unit"), std::string::npos);
+  EXPECT_NE(sizeError("100b").find("unknown unit 'b'"), std::string::npos);
   EXPECT_EQ(rateOrDie("100Bps"), 800u);
   EXPECT_EQ(rateOrDie("1kBps"), 8000u);
   EXPECT_EQ(rateOrDie("1MBps"), 8000000u);
