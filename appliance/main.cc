@@ -123,6 +123,8 @@ int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal
   for (auto& a : eal_args) {
     eal_argv.push_back(a.data());
   }
+  // Handlers first: a stop asked for during start-up is honoured once it is done.
+  installSignals();
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
     qos::log::error("EAL initialization failed (see the EAL messages above); EAL args were:" + [&] {
       std::string s;
@@ -133,7 +135,6 @@ int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal
     }());
     return kExitRuntime;
   }
-  installSignals();
 
   int status = kExitOk;
   {

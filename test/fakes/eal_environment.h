@@ -4,6 +4,7 @@
 // prefix unique to the binary and process so tests may run side by side.
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,13 @@ public:
     ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0) << "rte_eal_init failed";
   }
 
-  void TearDown() override { rte_eal_cleanup(); }
+  void TearDown() override {
+    const std::string runtime_dir = rte_eal_get_runtime_dir();
+    rte_eal_cleanup();
+    // EAL leaves its runtime directory (/var/run/dpdk/<prefix>) behind.
+    std::error_code ignored;
+    std::filesystem::remove_all(runtime_dir, ignored);
+  }
 
 private:
   std::string name_;

@@ -102,7 +102,7 @@ fi
 # expect_refused NAME LINE WHAT: the config in $dir/NAME.toml (written by the
 # caller) is refused with exit 2 and one stderr line "NAME.toml:LINE:COL:".
 expect_refused() {
-  local name=$1 line=$2 what=$3 file="$dir/$1.toml" n_lines
+  local line=$2 what=$3 file="$dir/$1.toml" n_lines
   run_qosgate --check-config --config "$file"
   n_lines=$(grep -c '' <<<"$err")
   if ((rc == 2 && n_lines == 1)) && grep -Eq "$file:$line:[0-9]+: " <<<"$err"; then

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # QG_* variables are read by the sourcing script
 # Helpers for qosgate's network-namespace tests and for tools/demo.sh.
 #
 #   source test/integration/lib.sh
@@ -114,6 +114,10 @@ qg_require_qosgate() {
 # ---------------------------------------------------------------------------
 # Cleanup
 
+# Note: bash runs an INT trap only once the foreground command ends, and not
+# at all if that command caught SIGINT and exited normally (ping, iperf3 do).
+# A Ctrl-C then stops those tools and qosgate (same process group), the
+# script runs on to its end with FAILs, and the EXIT trap still cleans up.
 qg_init() {
   trap qg_cleanup EXIT
   # exit runs the EXIT trap, which cleans up once.
@@ -374,11 +378,13 @@ qg_metric_sum() {
     END { printf "%d\n", sum }' <<<"$1"
 }
 
-# qg_capture_start NS IF FILE FILTER: tcpdump into FILE in the background;
-# returns once tcpdump listens.  Sets QG_CAPTURE_PID.
+# qg_capture_start NS IF FILE FILTER [COUNT]: tcpdump into FILE in the
+# background, ending by itself after COUNT packets if given; returns once
+# tcpdump listens.  Sets QG_CAPTURE_PID.
 qg_capture_start() {
-  local ns=$1 ifname=$2 file=$3 filter=$4
-  qg_bg "$ns" "$file.log" "$file.err" tcpdump -n -U -i "$ifname" -w "$file" "$filter"
+  local ns=$1 ifname=$2 file=$3 filter=$4 count_args=()
+  [[ -n ${5:-} ]] && count_args=(-c "$5")
+  qg_bg "$ns" "$file.log" "$file.err" tcpdump -n -U -i "$ifname" "${count_args[@]}" -w "$file" "$filter"
   QG_CAPTURE_PID=$QG_BG_PID
   if ! qg_wait_for_line "$file.err" 'listening on' "$QG_CAPTURE_PID" 15; then
     sed 's/^/  | /' "$file.err" >&2
@@ -386,9 +392,12 @@ qg_capture_start() {
   fi
 }
 
-# qg_capture_stop: ends the capture started last (tcpdump flushes on SIGINT).
+# qg_capture_stop [SECONDS]: gives the capture started last up to SECONDS
+# (default 0) to reach its COUNT and end by itself, then stops it with
+# SIGINT (tcpdump writes out what it has).
 qg_capture_stop() {
   [[ -n ${QG_CAPTURE_PID:-} ]] || return 0
+  qg_wait_exit "$QG_CAPTURE_PID" "${1:-0}"
   qg_kill_pid "$QG_CAPTURE_PID" INT
   QG_CAPTURE_PID=""
 }
@@ -410,4 +419,66 @@ for i in range(count):
     s.sendto(b"qosgate-test %d" % i, (dst, dport))
     time.sleep(0.02)
 EOF
+}
+
+# qg_pcap_tos PCAP: prints one line per UDP packet in PCAP:
+# "SRC SPORT DST DPORT TOS", TOS being the IPv4 TOS byte or the IPv6 traffic
+# class, in decimal (DSCP = TOS >> 2, ECN = TOS & 3).
+qg_pcap_tos() {
+  local src4 src6 sport dst4 dst6 dport tos4 tos6
+  tshark -n -r "$1" -Y udp -T fields -E separator=, -e ip.src -e ipv6.src -e udp.srcport \
+    -e ip.dst -e ipv6.dst -e udp.dstport -e ip.dsfield -e ipv6.tclass 2>/dev/null |
+    while IFS=, read -r src4 src6 sport dst4 dst6 dport tos4 tos6; do
+      tos4=${tos4:-$tos6}
+      [[ $tos4 =~ ^0x[0-9a-fA-F]+$ ]] || continue
+      printf '%s %s %s %s %d\n' "${src4:-$src6}" "$sport" "${dst4:-$dst6}" "$dport" "$tos4"
+    done
+}
+
+# qg_police_run NS_SRC NS_DST SRC DST PORT CPORT MBIT SECONDS PAYLOAD DIR:
+# iperf3 sends UDP at MBIT Mbit/s (payloads of PAYLOAD bytes) from SRC:CPORT
+# in NS_SRC to an iperf3 server on DST:PORT in NS_DST for SECONDS.  Sets
+#   QG_SENT_PKTS QG_RCVD_PKTS     datagrams sent / received
+#   QG_SENT_MBIT QG_RCVD_MBIT     rates at IP level (payload + IP + UDP
+#                                 headers, the bytes a meter counts) over the
+#                                 sender's duration, in Mbit/s
+#   QG_SECONDS                    the sender's duration
+# Returns 1 (and prints iperf3's errors) if the run failed.
+qg_police_run() {
+  local ns_src=$1 ns_dst=$2 src=$3 dst=$4 port=$5 cport=$6 mbit=$7 seconds=$8 payload=$9
+  local dir=${10} server_pid client_rc header=28 deadline sent_bytes rcvd_bytes
+  [[ $dst == *:* ]] && header=48
+  QG_SENT_PKTS="" QG_RCVD_PKTS="" QG_SENT_MBIT="" QG_RCVD_MBIT="" QG_SECONDS=""
+  qg_bg "$ns_dst" "$dir/iperf-server.json" "$dir/iperf-server.err" \
+    iperf3 -s -1 -J -B "$dst" -p "$port"
+  server_pid=$QG_BG_PID
+  deadline=$((SECONDS + 10))
+  until qg_in "$ns_dst" ss -Hltn "sport = :$port" | grep -q .; do
+    ((SECONDS < deadline)) || break
+    sleep 0.1
+  done
+  qg_in "$ns_src" iperf3 -c "$dst" -B "$src" -p "$port" --cport "$cport" -u \
+    -b "${mbit}M" -l "$payload" -t "$seconds" -J \
+    >"$dir/iperf-client.json" 2>"$dir/iperf-client.err"
+  client_rc=$?
+  qg_wait_exit "$server_pid" 10
+  qg_kill_pid "$server_pid" TERM
+  # iperf3's UDP receiver counts "packets" as the highest sequence number
+  # seen, so what arrived is packets - lost_packets.
+  read -r QG_SENT_PKTS sent_bytes QG_SECONDS QG_RCVD_PKTS rcvd_bytes < <(
+    "$QG_PYTHON" - "$dir/iperf-client.json" "$dir/iperf-server.json" <<'PY' 2>/dev/null
+import json, sys
+c = json.load(open(sys.argv[1]))["end"]["sum_sent"]
+s = json.load(open(sys.argv[2]))["end"]["sum_received"]
+print(c["packets"], c["bytes"], c["seconds"], s["packets"] - s["lost_packets"], s["bytes"])
+PY
+  )
+  if ((client_rc != 0)) || [[ -z ${rcvd_bytes:-} ]]; then
+    printf 'iperf3 failed (client exit %s):\n' "$client_rc" >&2
+    sed 's/^/  | /' "$dir/iperf-client.err" "$dir/iperf-server.err" | head -20 >&2
+    return 1
+  fi
+  read -r QG_SENT_MBIT QG_RCVD_MBIT < <(awk -v sp="$QG_SENT_PKTS" -v sb="$sent_bytes" \
+    -v rp="$QG_RCVD_PKTS" -v rb="$rcvd_bytes" -v t="$QG_SECONDS" -v h="$header" '
+    BEGIN { printf "%.2f %.3f\n", (sb + sp * h) * 8 / t / 1e6, (rb + rp * h) * 8 / t / 1e6 }')
 }
