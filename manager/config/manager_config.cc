@@ -1,0 +1,676 @@
+#include "manager/config/manager_config.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <limits>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "control/common/units.h"
+#include "control/config/toml_support.h"
+
+namespace qos::manager {
+namespace {
+
+using config::ConfigReader;
+using config::Need;
+using config::Section;
+
+constexpr int64_t kMaxDscp = 63;
+constexpr uint32_t kSecondsPerMinute = 60;
+constexpr uint32_t kSecondsPerHour = 60 * kSecondsPerMinute;
+constexpr uint32_t kSecondsPerDay = 24 * kSecondsPerHour;
+constexpr std::string_view kNameRule = "names are letters, digits, '-' and '_'";
+
+bool parseUint(std::string_view text, unsigned& out) {
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
+}
+
+// Names of networks, SLAs, applications and classes show up in metrics
+// labels, log lines and qosctl tables, so they keep to a plain alphabet.
+bool isPlainName(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+  });
+}
+
+// "60s", "5m", "1h", "1d": whole seconds, one number and one unit.  A bare
+// number is refused for the same reason as a rate without a unit.
+Result<uint32_t> parseDurationSec(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    ++digits;
+  }
+  const std::string quoted = "'" + std::string(text) + "'";
+  if (digits == 0) {
+    return makeError("invalid duration " + quoted +
+                     ": expected e.g. \"60s\", \"5m\", \"1h\", \"1d\"");
+  }
+  const std::string_view unit = text.substr(digits);
+  uint32_t scale = 0;
+  if (unit == "s") {
+    scale = 1;
+  } else if (unit == "m") {
+    scale = kSecondsPerMinute;
+  } else if (unit == "h") {
+    scale = kSecondsPerHour;
+  } else if (unit == "d") {
+    scale = kSecondsPerDay;
+  } else if (unit.starts_with('.')) {
+    return makeError("duration " + quoted +
+                     " is not a whole number: write e.g. \"90m\" for \"1.5h\"");
+  } else if (unit.empty()) {
+    return makeError("duration " + quoted + " has no unit: write e.g. \"60s\", \"5m\", \"1h\"");
+  } else {
+    return makeError("unknown unit '" + std::string(unit) + "' in duration " + quoted +
+                     ": expected s, m, h or d (whole seconds)");
+  }
+  uint64_t count = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, count);
+  if (ec != std::errc() || end != text.data() + digits ||
+      count > std::numeric_limits<uint32_t>::max() / scale) {
+    return makeError("duration " + quoted + " is too long");
+  }
+  if (count == 0) {
+    return makeError("duration " + quoted + " must be > 0");
+  }
+  return static_cast<uint32_t>(count * scale);
+}
+
+std::string formatDuration(uint32_t seconds) {
+  if (seconds % kSecondsPerDay == 0) {
+    return std::to_string(seconds / kSecondsPerDay) + "d";
+  }
+  if (seconds % kSecondsPerHour == 0) {
+    return std::to_string(seconds / kSecondsPerHour) + "h";
+  }
+  if (seconds % kSecondsPerMinute == 0) {
+    return std::to_string(seconds / kSecondsPerMinute) + "m";
+  }
+  return std::to_string(seconds) + "s";
+}
+
+// A duration string; nullopt if the key is missing or wrong (the error is recorded).
+std::optional<uint32_t> readDuration(Section& s, std::string_view key) {
+  const toml::node* n = s.node(key);
+  if (n == nullptr) {
+    return std::nullopt;
+  }
+  const auto* str = n->as_string();
+  if (str == nullptr) {
+    s.failAt(key, n->is_number() ? "a duration needs a unit: write e.g. \"60s\", \"5m\", \"1h\""
+                                 : "expected a duration string such as \"60s\"");
+    return std::nullopt;
+  }
+  auto seconds = parseDurationSec(str->get());
+  if (!seconds) {
+    s.failAt(key, seconds.error().message);
+    return std::nullopt;
+  }
+  return *seconds;
+}
+
+// ZeroMQ endpoints qosmgr can bind: tcp://HOST:PORT, ipc://PATH, inproc://NAME.
+std::optional<std::string> checkZmqEndpoint(std::string_view endpoint) {
+  constexpr std::array<std::string_view, 3> kSchemes = {"tcp://", "ipc://", "inproc://"};
+  const auto* scheme = std::find_if(kSchemes.begin(), kSchemes.end(),
+                                    [&](std::string_view s) { return endpoint.starts_with(s); });
+  if (scheme == kSchemes.end()) {
+    return "'" + std::string(endpoint) +
+           "' is not a ZeroMQ endpoint: expected tcp://HOST:PORT, ipc://PATH or inproc://NAME";
+  }
+  const std::string_view rest = endpoint.substr(scheme->size());
+  if (rest.empty()) {
+    return "'" + std::string(endpoint) + "' names no address after " + std::string(*scheme);
+  }
+  if (*scheme == "tcp://") {
+    const size_t colon = rest.rfind(':');
+    unsigned port = 0;
+    if (colon == std::string_view::npos || colon == 0 ||
+        (rest.substr(colon + 1) != "*" &&
+         (!parseUint(rest.substr(colon + 1), port) || port > 65535))) {
+      return "'" + std::string(endpoint) + "': expected tcp://HOST:PORT (PORT 0..65535 or *)";
+    }
+  }
+  return std::nullopt;
+}
+
+// The Prometheus endpoint: "HOST:PORT", as the exposer takes it.
+std::optional<std::string> checkHostPort(std::string_view listen) {
+  const size_t colon = listen.rfind(':');
+  unsigned port = 0;
+  if (colon == std::string_view::npos || colon == 0 || !parseUint(listen.substr(colon + 1), port) ||
+      port > 65535) {
+    return "'" + std::string(listen) + "': expected HOST:PORT, e.g. \"127.0.0.1:9471\"";
+  }
+  return std::nullopt;
+}
+
+// Finds overlapping prefixes as they are added, in config order, with a
+// binary trie per address family: a prefix overlaps an earlier one if that
+// one sits on its path from the root (contains it) or below it (is inside it).
+class OverlapFinder {
+public:
+  /**
+   * Adds @p prefix under @p id unless it overlaps a prefix added before.
+   * @return the id of an earlier prefix it overlaps, or nullopt once added.
+   */
+  std::optional<size_t> add(const IpPrefix& prefix, size_t id) {
+    std::vector<Node>& nodes = prefix.address.family == 4 ? v4_ : v6_;
+    if (nodes.empty()) {
+      nodes.emplace_back();
+    }
+    size_t at = 0;
+    for (unsigned bit = 0; bit < prefix.length_bits; ++bit) {
+      if (nodes[at].owner) {
+        return nodes[at].owner;
+      }
+      const unsigned side = (prefix.address.bytes[bit / 8] >> (7 - bit % 8)) & 1U;
+      if (nodes[at].child[side] == 0) {
+        nodes[at].child[side] = nodes.size();
+        nodes.emplace_back();
+      }
+      at = nodes[at].child[side];
+    }
+    // Every node below was made on the way to some prefix, so any path down
+    // ends at an owner.
+    for (size_t below = at; true;) {
+      if (nodes[below].owner) {
+        return nodes[below].owner;
+      }
+      const std::array<size_t, 2>& child = nodes[below].child;
+      if (child[0] == 0 && child[1] == 0) {
+        break;
+      }
+      below = child[0] != 0 ? child[0] : child[1];
+    }
+    nodes[at].owner = id;
+    return std::nullopt;
+  }
+
+private:
+  struct Node {
+    std::array<size_t, 2> child{};  ///< index into the same vector; 0: none (the root is no child)
+    std::optional<size_t> owner;    ///< id of the prefix that ends here
+  };
+  std::vector<Node> v4_;
+  std::vector<Node> v6_;
+};
+
+// Where a prefix came from, to name it in an overlap error.
+struct PrefixOrigin {
+  size_t network = 0;
+  size_t index = 0;
+};
+
+// The classes of a `classes = { NAME = { ... }, ... }` table in the order
+// they are written (toml++ keeps keys sorted), so errors come in file order.
+std::vector<std::pair<const toml::key*, const toml::node*>> classEntries(const toml::table& t) {
+  std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+  for (const auto& [key, value] : t) {
+    entries.emplace_back(&key, &value);
+  }
+  std::stable_sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
+    const toml::source_position& a = x.first->source().begin;
+    const toml::source_position& b = y.first->source().begin;
+    return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+  });
+  return entries;
+}
+
+// One class entry's table, with its name checked; nullopt after an error.
+std::optional<Section> classSection(ConfigReader& reader, const std::string& table_path,
+                                    const toml::key& key, const toml::node& value,
+                                    std::string_view example) {
+  const std::string path = table_path + "." + std::string(key.str());
+  if (!isPlainName(key.str())) {
+    reader.fail(key.source(), path, "invalid class name: " + std::string(kNameRule));
+    return std::nullopt;
+  }
+  const auto* t = value.as_table();
+  if (t == nullptr) {
+    reader.fail(value.source(), path, "expected a table such as " + std::string(example));
+    return std::nullopt;
+  }
+  return Section(reader, *t, path);
+}
+
+// Reads `name`, checks its alphabet and that it is not taken; nullopt after an error.
+std::optional<std::string> readName(Section& s, std::map<std::string, size_t>& taken, size_t index,
+                                    std::string_view kind) {
+  auto name = s.getString("name", Need::Required);
+  if (!name) {
+    return std::nullopt;
+  }
+  if (!isPlainName(*name)) {
+    s.failAt("name", "invalid name '" + *name + "': " + std::string(kNameRule));
+    return std::nullopt;
+  }
+  const auto [it, inserted] = taken.emplace(*name, index);
+  if (!inserted) {
+    s.failAt("name", "'" + *name + "' is already the name of " + std::string(kind) + "[" +
+                         std::to_string(it->second) + "]");
+    return std::nullopt;
+  }
+  return name;
+}
+
+class Loader {
+public:
+  Loader(const toml::table& root, const std::string& path) : top_(reader_, root, "") {
+    cfg_.source_path = path;
+  }
+
+  Result<ManagerConfig> run() {
+    if (auto manager = top_.getTable("manager")) {
+      readManager(*manager);
+    }
+    if (auto metrics = top_.getTable("metrics")) {
+      readMetrics(*metrics);
+    }
+    std::vector<Section> networks = top_.getTableArray("network");
+    for (size_t i = 0; i < networks.size(); ++i) {
+      readNetwork(networks[i], i);
+    }
+    if (!reader_.failed() && cfg_.networks.empty()) {
+      top_.fail("at least one [[network]] (name = \"...\", prefixes = [...]) is required");
+    }
+    collectKnownClasses();
+    std::vector<Section> links = top_.getTableArray("link");
+    for (size_t i = 0; i < links.size(); ++i) {
+      readLink(links[i], i);
+    }
+    std::vector<Section> slas = top_.getTableArray("sla");
+    for (size_t i = 0; i < slas.size(); ++i) {
+      readSla(slas[i], i);
+    }
+    std::vector<Section> applications = top_.getTableArray("application");
+    for (size_t i = 0; i < applications.size(); ++i) {
+      readApplication(applications[i], i);
+    }
+    top_.rejectUnknownKeys();
+    if (reader_.failed()) {
+      return reader_.error();
+    }
+    return std::move(cfg_);
+  }
+
+private:
+  void readManager(Section& m) {
+    if (auto listen = m.getString("listen")) {
+      if (auto problem = checkZmqEndpoint(*listen)) {
+        m.failAt("listen", *problem);
+      }
+      cfg_.listen = *listen;
+    }
+    if (auto state = m.getString("state")) {
+      cfg_.state_path = *state;
+    }
+    const auto lease = readDuration(m, "lease");
+    const auto max_lease = readDuration(m, "max_lease");
+    cfg_.lease_sec = lease.value_or(cfg_.lease_sec);
+    cfg_.max_lease_sec = max_lease.value_or(cfg_.max_lease_sec);
+    if (!reader_.failed() && cfg_.lease_sec > cfg_.max_lease_sec) {
+      const std::string why = "the default lease (" + formatDuration(cfg_.lease_sec) +
+                              ") is longer than max_lease (" + formatDuration(cfg_.max_lease_sec) +
+                              ")";
+      m.failAt(lease ? "lease" : "max_lease", why);
+    }
+    m.rejectUnknownKeys();
+  }
+
+  void readMetrics(Section& m) {
+    if (auto listen = m.getString("listen", Need::Required)) {
+      if (auto problem = checkHostPort(*listen)) {
+        m.failAt("listen", *problem);
+      }
+      cfg_.metrics_listen = *listen;
+    }
+    m.rejectUnknownKeys();
+  }
+
+  void readNetwork(Section& n, size_t index) {
+    NetworkConfig net;
+    net.name = readName(n, network_index_, index, "network").value_or("");
+    readPrefixes(n, index, net);
+    net.class_enabled = n.getBool("class_enabled").value_or(false);
+    const toml::node* classes = n.node("classes");
+    if (classes != nullptr && !net.class_enabled) {
+      n.failAt("classes",
+               "classes are given but class_enabled is false: set class_enabled = true, or remove "
+               "the classes");
+    }
+    const toml::table* table = classes != nullptr ? classes->as_table() : nullptr;
+    if (classes != nullptr && table == nullptr) {
+      n.failAt("classes", "expected a table such as { EF = { dscp = 46, capacity = \"2mbit\" } }");
+    } else if (net.class_enabled && (table == nullptr || table->empty())) {
+      n.failAt("classes",
+               "a class-enabled network needs at least one class, e.g. classes = { EF = { dscp = "
+               "46, capacity = \"2mbit\" } }");
+    } else if (table != nullptr) {
+      readNetworkClasses(n.path() + ".classes", *table, net);
+    }
+    n.rejectUnknownKeys();
+    cfg_.networks.push_back(std::move(net));
+  }
+
+  void readPrefixes(Section& n, size_t network, NetworkConfig& net) {
+    const toml::node* node = n.node("prefixes");
+    if (node == nullptr) {
+      return;
+    }
+    const auto* array = node->as_array();
+    if (array == nullptr) {
+      n.failAt("prefixes", "expected an array of prefixes, e.g. [\"198.18.1.0/24\"]");
+      return;
+    }
+    for (size_t i = 0; i < array->size(); ++i) {
+      const toml::node& item = (*array)[i];
+      const std::string path = n.path() + ".prefixes[" + std::to_string(i) + "]";
+      const auto* text = item.as_string();
+      if (text == nullptr) {
+        reader_.fail(item.source(), path, "expected a prefix string such as \"198.18.1.0/24\"");
+        return;
+      }
+      auto prefix = parseIpPrefix(text->get());
+      if (!prefix) {
+        reader_.fail(item.source(), path, prefix.error().message);
+        return;
+      }
+      if (auto earlier = overlaps_.add(*prefix, prefix_origins_.size())) {
+        reader_.fail(item.source(), path, overlapMessage(*prefix, network, net, *earlier));
+        return;
+      }
+      prefix_origins_.push_back(PrefixOrigin{network, i});
+      net.prefixes.push_back(*prefix);
+    }
+  }
+
+  std::string overlapMessage(const IpPrefix& prefix, size_t network, const NetworkConfig& net,
+                             size_t earlier_id) const {
+    const PrefixOrigin& other = prefix_origins_[earlier_id];
+    if (other.network == network) {
+      return formatIpPrefix(prefix) + " overlaps " + formatIpPrefix(net.prefixes[other.index]) +
+             " (prefixes[" + std::to_string(other.index) + "]) of the same network";
+    }
+    const NetworkConfig& owner = cfg_.networks[other.network];
+    return formatIpPrefix(prefix) + " of network '" + net.name + "' overlaps " +
+           formatIpPrefix(owner.prefixes[other.index]) + " of network '" + owner.name +
+           "' (network[" + std::to_string(other.network) + "].prefixes[" +
+           std::to_string(other.index) + "])";
+  }
+
+  void readNetworkClasses(const std::string& path, const toml::table& table, NetworkConfig& net) {
+    std::map<uint8_t, std::string> class_of_dscp;
+    for (const auto& [key, value] : classEntries(table)) {
+      auto c = classSection(reader_, path, *key, *value, "{ dscp = 46, capacity = \"2mbit\" }");
+      if (!c) {
+        return;
+      }
+      ClassSpec spec;
+      const auto dscp = c->getInt("dscp", 0, kMaxDscp, Need::Required);
+      const auto capacity = c->getRateBitsPerSec("capacity");
+      c->rejectUnknownKeys();
+      if (!dscp) {
+        return;
+      }
+      spec.dscp = static_cast<uint8_t>(*dscp);
+      const auto [it, inserted] = class_of_dscp.emplace(spec.dscp, key->str());
+      if (!inserted) {
+        c->failAt("dscp", std::to_string(*dscp) + " is already the DSCP of class " + it->second +
+                              " in this network");
+      }
+      if (capacity == 0U) {
+        c->failAt("capacity",
+                  "must be > 0 (leave capacity out for a class without admission control)");
+      }
+      spec.capacity_bps = capacity;
+      net.classes.emplace(std::string(key->str()), spec);
+    }
+  }
+
+  // The classes some class-enabled network defines: the only names profiles may use.
+  void collectKnownClasses() {
+    for (const NetworkConfig& net : cfg_.networks) {
+      if (net.class_enabled) {
+        for (const auto& [name, spec] : net.classes) {
+          known_classes_.insert(name);
+        }
+      }
+    }
+  }
+
+  // The index of a network by name; records an error at @p region if unknown.
+  std::optional<size_t> findNetwork(const std::string& name, const toml::source_region& region,
+                                    const std::string& path) {
+    const auto it = network_index_.find(name);
+    if (it == network_index_.end()) {
+      reader_.fail(region, path, "unknown network '" + name + "'");
+      return std::nullopt;
+    }
+    return it->second;
+  }
+
+  void readLink(Section& l, size_t index) {
+    const auto between = l.getStringArray("between", Need::Required);
+    l.rejectUnknownKeys();
+    if (!between) {
+      return;
+    }
+    if (between->size() != 2) {
+      l.failAt("between", "expected the two networks the link joins, e.g. [\"lan-a\", \"wan\"]");
+      return;
+    }
+    const toml::array& array = *l.table().get("between")->as_array();
+    std::array<size_t, 2> ends{};
+    for (size_t i = 0; i < 2; ++i) {
+      auto end = findNetwork((*between)[i], array[i].source(),
+                             l.path() + ".between[" + std::to_string(i) + "]");
+      if (!end) {
+        return;
+      }
+      ends.at(i) = *end;
+    }
+    if (ends[0] == ends[1]) {
+      l.failAt("between",
+               "a link joins two different networks, but both ends are '" + (*between)[0] + "'");
+      return;
+    }
+    const auto [it, inserted] = link_index_.emplace(std::minmax(ends[0], ends[1]), index);
+    if (!inserted) {
+      l.failAt("between", "'" + (*between)[0] + "' and '" + (*between)[1] +
+                              "' are already linked by link[" + std::to_string(it->second) + "]");
+      return;
+    }
+    cfg_.links.push_back(LinkConfig{(*between)[0], (*between)[1]});
+  }
+
+  void readSla(Section& s, size_t index) {
+    SlaConfig sla;
+    sla.name = readName(s, sla_index_, index, "sla").value_or("");
+    const NetworkConfig* net = nullptr;
+    if (auto network = s.getString("network", Need::Required)) {
+      sla.network = *network;
+      const toml::node* node = s.table().get("network");
+      if (auto i = findNetwork(*network, node->source(), s.path() + ".network")) {
+        net = &cfg_.networks[*i];
+        if (!net->class_enabled) {
+          s.failAt("network", "network '" + *network +
+                                  "' is not class_enabled: an SLA limits classes, and it has none");
+        }
+      }
+    }
+    auto classes = s.getTable("classes", Need::Required);
+    if (classes && classes->table().empty()) {
+      s.failAt("classes",
+               "an SLA needs at least one class, e.g. classes = { EF = { rate = "
+               "\"1mbit\" } }");
+    } else if (classes) {
+      for (const auto& [key, value] : classEntries(classes->table())) {
+        auto c = classSection(reader_, classes->path(), *key, *value, "{ rate = \"1mbit\" }");
+        if (!c) {
+          break;
+        }
+        const std::string name(key->str());
+        if (!known_classes_.contains(name)) {
+          reader_.fail(key->source(), c->path(),
+                       "unknown class '" + name + "': no class-enabled network defines it");
+        } else if (net != nullptr && !net->classes.contains(name)) {
+          reader_.fail(key->source(), c->path(),
+                       "class '" + name + "' is not defined by network '" + net->name + "'");
+        }
+        const auto rate = c->getRateBitsPerSec("rate", Need::Required);
+        if (rate == 0U) {
+          c->failAt("rate", "must be > 0");
+        }
+        c->rejectUnknownKeys();
+        sla.class_rate_bps.emplace(name, rate.value_or(0));
+      }
+    }
+    s.rejectUnknownKeys();
+    cfg_.slas.push_back(std::move(sla));
+  }
+
+  Profile readProfile(Section& p) {
+    Profile profile;
+    if (auto class_name = p.getString("class", Need::Required)) {
+      if (!known_classes_.contains(*class_name)) {
+        p.failAt("class",
+                 "unknown class '" + *class_name + "': no class-enabled network defines it");
+      }
+      profile.class_name = *class_name;
+    }
+    const auto rate = p.getRateBitsPerSec("rate", Need::Required);
+    const auto burst = p.getSizeBytes("burst", Need::Required);
+    if (rate == 0U) {
+      p.failAt("rate", "must be > 0");
+    }
+    if (burst == 0U) {
+      p.failAt("burst", "must be > 0");
+    }
+    p.rejectUnknownKeys();
+    profile.rate_bps = rate.value_or(0);
+    profile.burst_bytes = burst.value_or(0);
+    return profile;
+  }
+
+  // A port or a range: 0 (any), 5004, or "16384-32767".
+  std::optional<PortRange> readPortRange(Section& s, std::string_view key) {
+    const toml::node* n = s.node(key);
+    if (n == nullptr) {
+      return PortRange{};
+    }
+    if (const auto* i = n->as_integer()) {
+      if (i->get() < 0 || i->get() > 65535) {
+        s.failAt(key, std::to_string(i->get()) + " is out of range 0..65535");
+        return std::nullopt;
+      }
+      if (i->get() == 0) {
+        return PortRange{};
+      }
+      const auto port = static_cast<uint16_t>(i->get());
+      return PortRange{port, port};
+    }
+    if (const auto* str = n->as_string()) {
+      const std::string_view text = str->get();
+      const size_t dash = text.find('-');
+      unsigned first = 0;
+      unsigned last = 0;
+      bool ok = false;
+      if (dash == std::string_view::npos) {
+        ok = parseUint(text, first);
+        last = first;
+      } else {
+        ok = parseUint(text.substr(0, dash), first) && parseUint(text.substr(dash + 1), last);
+      }
+      if (!ok || first > 65535 || last > 65535 || first > last) {
+        s.failAt(key, "expected a port 0..65535 or a range \"FIRST-LAST\" with FIRST <= LAST");
+        return std::nullopt;
+      }
+      return PortRange{static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
+    }
+    s.failAt(key, "expected a port number or a range string \"FIRST-LAST\"");
+    return std::nullopt;
+  }
+
+  std::optional<AppMatch> readMatch(Section& m) {
+    AppMatch match;
+    const auto proto = m.getString("proto");
+    if (proto == "udp") {
+      match.protocol = 17;
+    } else if (proto == "tcp") {
+      match.protocol = 6;
+    } else if (proto == "sctp") {
+      match.protocol = 132;
+    } else if (proto && *proto != "any") {
+      m.failAt("proto", "unknown protocol '" + *proto + "': expected udp, tcp, sctp or any");
+    }
+    const auto sports = readPortRange(m, "sport");
+    const auto dports = readPortRange(m, "dport");
+    m.rejectUnknownKeys();
+    if (!sports || !dports) {
+      return std::nullopt;
+    }
+    match.src_ports = *sports;
+    match.dst_ports = *dports;
+    return match;
+  }
+
+  void readApplication(Section& a, size_t index) {
+    ApplicationConfig app;
+    app.name = readName(a, application_index_, index, "application").value_or("");
+    if (auto match = a.getTable("match")) {
+      app.match = readMatch(*match);
+    }
+    if (!a.has("default")) {
+      a.failAt("default",
+               "missing: an application needs a default profile, e.g. default = { class = "
+               "\"EF\", rate = \"100kbit\", burst = \"10kB\" }");
+    } else if (auto d = a.getTable("default")) {
+      app.default_profile = readProfile(*d);
+    }
+    for (Section& alt : a.getTableArray("alternates")) {
+      app.alternates.push_back(readProfile(alt));
+    }
+    a.rejectUnknownKeys();
+    cfg_.applications.push_back(std::move(app));
+  }
+
+  ConfigReader reader_;
+  Section top_;
+  ManagerConfig cfg_;
+  std::map<std::string, size_t> network_index_;             ///< network name -> index
+  std::map<std::string, size_t> sla_index_;                 ///< SLA name -> index
+  std::map<std::string, size_t> application_index_;         ///< application name -> index
+  std::map<std::pair<size_t, size_t>, size_t> link_index_;  ///< (lower, higher) network -> link
+  std::set<std::string> known_classes_;  ///< classes of every class-enabled network
+  OverlapFinder overlaps_;
+  std::vector<PrefixOrigin> prefix_origins_;  ///< by OverlapFinder id
+};
+
+}  // namespace
+
+Result<ManagerConfig> loadManagerConfig(const std::string& path) {
+  auto root = config::parseTomlFile(path);
+  if (!root) {
+    return root.error();
+  }
+  return Loader(*root, path).run();
+}
+
+Result<ManagerConfig> parseManagerConfig(std::string_view text, const std::string& source_name) {
+  auto root = config::parseTomlText(text, source_name);
+  if (!root) {
+    return root.error();
+  }
+  return Loader(*root, source_name).run();
+}
+
+}  // namespace qos::manager

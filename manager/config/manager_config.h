@@ -1,0 +1,90 @@
+// The managed world as qosmgr.toml describes it: networks and their classes,
+// the links between them, the SLAs over them, and the applications with their
+// default and alternate traffic profiles.  Validated as a whole before use.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "control/common/ip_prefix.h"
+#include "control/common/result.h"
+
+namespace qos::manager {
+
+/** A DiffServ class as one network implements it. */
+struct ClassSpec {
+  uint8_t dscp = 0;                      ///< 0..63: what this network marks the class with
+  std::optional<uint64_t> capacity_bps;  ///< admission limit; none: not admission-controlled
+};
+
+struct NetworkConfig {
+  std::string name;
+  std::vector<IpPrefix> prefixes;            ///< hosts of this network (may be empty: transit)
+  bool class_enabled = false;                ///< false: no DiffServ, no admission, no DSCP
+  std::map<std::string, ClassSpec> classes;  ///< by class name ("EF", "AF41", "BE")
+};
+
+struct LinkConfig {
+  std::string a;  ///< network name
+  std::string b;  ///< network name
+};
+
+/** A contract with a carrier over one network: a rate per class. */
+struct SlaConfig {
+  std::string name;
+  std::string network;
+  std::map<std::string, uint64_t>
+      class_rate_bps;  ///< classes it does not list are not limited by it
+};
+
+/** A traffic characterization: what a flow of an application needs. */
+struct Profile {
+  std::string class_name;
+  uint64_t rate_bps = 0;
+  uint64_t burst_bytes = 0;
+  bool operator==(const Profile&) const = default;
+};
+
+struct PortRange {
+  uint16_t first = 0;
+  uint16_t last = 65535;
+  bool contains(uint16_t port) const { return port >= first && port <= last; }
+};
+
+/** How a request that names no application is recognized as this one. */
+struct AppMatch {
+  uint8_t protocol = 0;  ///< 0: any
+  PortRange src_ports;
+  PortRange dst_ports;
+};
+
+struct ApplicationConfig {
+  std::string name;
+  std::optional<AppMatch> match;
+  Profile default_profile;
+  std::vector<Profile> alternates;  ///< tried in order when the default does not fit
+};
+
+struct ManagerConfig {
+  std::string source_path;
+  std::string listen = "tcp://127.0.0.1:7700";  ///< ZeroMQ ROUTER endpoint
+  std::string state_path;                       ///< SQLite file; empty: in memory (tests)
+  uint32_t lease_sec = 60;                      ///< default lease
+  uint32_t max_lease_sec = 86400;               ///< longest lease a request may ask for
+  std::string metrics_listen;                   ///< "127.0.0.1:9471"; empty: none
+  std::vector<NetworkConfig> networks;
+  std::vector<LinkConfig> links;
+  std::vector<SlaConfig> slas;
+  std::vector<ApplicationConfig> applications;
+};
+
+/** Loads and validates qosmgr.toml.  Errors: "FILE:LINE:COLUMN: key.path: message". */
+Result<ManagerConfig> loadManagerConfig(const std::string& path);
+/** Same from text (tests). */
+Result<ManagerConfig> parseManagerConfig(std::string_view text, const std::string& source_name);
+
+}  // namespace qos::manager
