@@ -1,5 +1,6 @@
 #include "control/common/ip_prefix.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include <arpa/inet.h>

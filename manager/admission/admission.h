@@ -53,12 +53,12 @@ struct FlowSpec {
 };
 
 struct AdmissionRequest {
-  std::string application;   ///< empty: identify by the flow's protocol and ports
+  std::string application;  ///< empty: identify by the flow's protocol and ports
   FlowSpec flow;
   bool bidirectional = false;
-  uint32_t lease_sec = 0;    ///< 0: the configured default; capped at max_lease_sec
-  std::string client_id;     ///< who asks (a host or agent identity)
-  std::string request_id;    ///< the client's id for this request: retries reuse it
+  uint32_t lease_sec = 0;  ///< 0: the configured default; capped at max_lease_sec
+  std::string client_id;   ///< who asks (a host or agent identity)
+  std::string request_id;  ///< the client's id for this request: retries reuse it
 };
 
 /** srTCM parameters for the appliance, derived from the granted profile. */
@@ -72,16 +72,16 @@ struct MeterParams {
 struct Grant {
   uint64_t flow_id = 0;
   std::string application;
-  size_t profile_index = 0;              ///< 0: default; i: alternates[i - 1]
-  Profile profile;                       ///< the granted profile
+  size_t profile_index = 0;  ///< 0: default; i: alternates[i - 1]
+  Profile profile;           ///< the granted profile
   FlowSpec flow;
   bool bidirectional = false;
-  uint8_t dscp = 0;                      ///< for the sending host (forward direction)
-  std::optional<uint8_t> reverse_dscp;   ///< for the other host, when bidirectional
-  std::vector<std::string> path;         ///< network names, source first
+  uint8_t dscp = 0;                     ///< for the sending host (forward direction)
+  std::optional<uint8_t> reverse_dscp;  ///< for the other host, when bidirectional
+  std::vector<std::string> path;        ///< network names, source first
   std::vector<std::string> reverse_path;
   MeterParams meter;
-  uint64_t expires_at_ms = 0;            ///< epoch milliseconds
+  uint64_t expires_at_ms = 0;  ///< epoch milliseconds
   std::string client_id;
   std::string request_id;
   bool operator==(const Grant&) const = default;
@@ -92,9 +92,9 @@ enum class DenyReason {
   UnknownApplication,  ///< named application not configured, or no match for the flow
   NoSourceNetwork,     ///< no network holds the source address
   NoDestinationNetwork,
-  NoPath,              ///< no chain of links joins the two networks
-  ClassUnavailable,    ///< a class-enabled network on the path lacks every profile's class
-  NoCapacity,          ///< no profile fits on every network and SLA of the path
+  NoPath,            ///< no chain of links joins the two networks
+  ClassUnavailable,  ///< a class-enabled network on the path lacks every profile's class
+  NoCapacity,        ///< no profile fits on every network and SLA of the path
 };
 
 struct Denial {
@@ -106,12 +106,12 @@ using AdmissionResult = std::variant<Grant, Denial>;
 
 /** Reservation of one class on one network or SLA. */
 struct ClassUsage {
-  std::string owner;                    ///< network or SLA name
+  std::string owner;  ///< network or SLA name
   bool is_sla = false;
-  std::string network;                  ///< the network (for an SLA, the one it is over)
+  std::string network;  ///< the network (for an SLA, the one it is over)
   std::string class_name;
-  uint8_t dscp = 0;                     ///< networks only
-  std::optional<uint64_t> capacity_bps; ///< none: not admission-controlled
+  uint8_t dscp = 0;                      ///< networks only
+  std::optional<uint64_t> capacity_bps;  ///< none: not admission-controlled
   uint64_t reserved_bps = 0;
   uint64_t flows = 0;
 };
@@ -127,7 +127,8 @@ public:
   AdmissionResult admit(const AdmissionRequest& request, uint64_t now_ms);
   /** Frees a grant's bandwidth.  @return the grant, or nullopt if there was none. */
   std::optional<Grant> release(uint64_t flow_id);
-  /** Extends a lease to now + lease_sec (0: default).  @return the new expiry, if the flow exists. */
+  /** Extends a lease to now + lease_sec (0: default).  @return the new expiry, if the flow exists.
+   */
   std::optional<uint64_t> refresh(uint64_t flow_id, uint32_t lease_sec, uint64_t now_ms);
   /** Releases every grant whose lease has lapsed at @p now_ms; returns them. */
   std::vector<Grant> expire(uint64_t now_ms);

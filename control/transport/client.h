@@ -1,0 +1,92 @@
+// RequestClient: one request, one reply, over a ZeroMQ DEALER socket, with a
+// deadline that always holds.
+//
+//   client DEALER  --[empty][request]-->  server ROUTER sees [identity][empty][request]
+//   client DEALER  <--[empty][reply]----  server ROUTER sends [identity][empty][reply]
+//
+// The empty delimiter frame makes the exchange look like REQ/REP to the
+// server, but unlike REQ the DEALER has no lock-step state machine: after a
+// timed-out call the next call can be sent at once.  A reply that arrives
+// late for an earlier call is recognized by its id and dropped.
+//
+// Socket options: ZMQ_LINGER 0 (closing never waits for unsent requests),
+// ZMQ_IMMEDIATE 1 (a request is never queued for a peer that is not connected,
+// so it cannot be delivered long after the caller gave up) and
+// ZMQ_MAXMSGSIZE kMaxReplyBytes (a peer cannot make us buffer a huge message).
+//
+// Thread safety: none, as for the ZeroMQ socket inside.  Use one client per
+// thread.  No exception escapes: zmq::error_t is caught at each call.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "control/common/result.h"
+#include "control/protocol/envelope.h"
+
+namespace qos::control {
+
+class RequestClient {
+public:
+  /** A client with its own ZeroMQ context (created by connect()). */
+  RequestClient();
+  /** A client on a shared context (needed for inproc:// endpoints); @p context must outlive it. */
+  explicit RequestClient(zmq::context_t& context);
+  ~RequestClient();
+
+  RequestClient(const RequestClient&) = delete;
+  RequestClient& operator=(const RequestClient&) = delete;
+  RequestClient(RequestClient&&) noexcept;
+  RequestClient& operator=(RequestClient&&) noexcept;
+
+  /**
+   * Creates the socket and connects it to @p endpoint ("tcp://127.0.0.1:7700",
+   * "ipc://...", "inproc://..."); ZeroMQ connects in the background, so a
+   * server that is not up yet is not an error here.  May be called again to
+   * move to another endpoint (replies still pending on the old one are lost).
+   * @param timeout_ms how long each call waits for its reply, in milliseconds (> 0)
+   */
+  Result<void> connect(const std::string& endpoint, int timeout_ms);
+
+  /**
+   * Sends {"v":1,"type":@p type,"id":<fresh id>,"body":@p body} and waits at most
+   * timeout_ms for the reply with that id.  Denied and error replies are
+   * replies: they come back as a value, with their status.
+   * @return the reply, or an Error: not connected, the request is larger than
+   *         kMaxMessageBytes, "no reply from ENDPOINT within N ms", a reply that
+   *         cannot be decoded, or a ZeroMQ failure.
+   */
+  Result<Reply> call(std::string type, nlohmann::json body);
+
+  /**
+   * Sends @p payload as it is (tests send garbage with it) and returns the
+   * first reply within timeout_ms that is not a late reply to an earlier call().
+   */
+  Result<Reply> callRaw(const std::string& payload);
+
+  const std::string& endpoint() const { return endpoint_; }
+  int timeoutMs() const { return timeout_ms_; }
+
+private:
+  /** Sends [empty][payload], then waits for a reply that @p accept takes. */
+  template <typename Accept>
+  Result<Reply> exchange(const std::string& payload, Accept accept);
+  /** Whether @p id is one this client generated before the current call. */
+  bool isOwnEarlierId(const std::string& id) const;
+  Error noReplyError(std::string_view detail) const;
+
+  std::unique_ptr<zmq::context_t> owned_context_;  ///< set when no context was given
+  zmq::context_t* context_ = nullptr;              ///< owned_context_ or the caller's
+  std::unique_ptr<zmq::socket_t> socket_;          ///< null until connect() succeeds
+  std::string endpoint_;
+  int timeout_ms_ = 0;
+  std::string id_prefix_;  ///< random per client, so ids never collide across clients
+  uint64_t next_seq_ = 1;  ///< sequence number of the next call()'s id
+};
+
+}  // namespace qos::control

@@ -1,0 +1,478 @@
+#include "manager/codec/json_codec.h"
+
+#include <array>
+#include <cstddef>
+#include <limits>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "control/common/ip_prefix.h"
+
+namespace qos::manager {
+namespace {
+
+using nlohmann::json;
+
+constexpr uint8_t kMaxDscp = 63;
+constexpr size_t kMaxShownValueChars = 48;
+
+struct ReasonCode {
+  DenyReason reason;
+  const char* code;
+};
+
+constexpr std::array<ReasonCode, 7> kReasonCodes = {{
+    {DenyReason::BadRequest, "bad_request"},
+    {DenyReason::UnknownApplication, "unknown_application"},
+    {DenyReason::NoSourceNetwork, "no_source_network"},
+    {DenyReason::NoDestinationNetwork, "no_destination_network"},
+    {DenyReason::NoPath, "no_path"},
+    {DenyReason::ClassUnavailable, "class_unavailable"},
+    {DenyReason::NoCapacity, "no_capacity"},
+}};
+
+/** A value as it appears in an error message: JSON text, cut short if long. */
+std::string shown(const json& value) {
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > kMaxShownValueChars) {
+    text.resize(kMaxShownValueChars);
+    text += "...";
+  }
+  return text;
+}
+
+/** Whether a key must be there (null counts as absent). */
+enum class Need { Optional, Required };
+
+/**
+ * Reads the members of one JSON object, keeping the first error only, so the
+ * decoders below read every field straight through and check once at the end
+ * (as control/config's Section does for TOML).  Every get*() leaves its
+ * output untouched when the key is absent or wrong.
+ */
+class FieldReader {
+public:
+  /** @p what names the object in the error when it is not an object at all. */
+  FieldReader(const json& object, std::string path, std::string_view what = "")
+      : object_(object), path_(std::move(path)) {
+    if (!object_.is_object()) {
+      const std::string message = "must be an object, got " + shown(object_);
+      error_ =
+          makeError(path_.empty() ? std::string(what) + " " + message : path_ + ": " + message);
+    }
+  }
+
+  bool failed() const { return error_.has_value(); }
+  const Error& error() const { return *error_; }
+
+  /** The full name of @p key for messages: "profile.rate_bps". */
+  std::string name(std::string_view key) const {
+    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  }
+
+  void fail(std::string_view key, const std::string& message) {
+    if (error_) {
+      return;
+    }
+    const std::string field = key.empty() ? path_ : name(key);
+    error_ = makeError(field.empty() ? message : field + ": " + message);
+  }
+
+  /** The member, or nullptr when absent or null (an error if required). */
+  const json* find(std::string_view key, Need need) {
+    known_.emplace(key);
+    if (failed()) {
+      return nullptr;
+    }
+    const auto it = object_.find(key);
+    if (it == object_.end() || it->is_null()) {
+      if (need == Need::Required) {
+        fail(key, "missing");
+      }
+      return nullptr;
+    }
+    return &*it;
+  }
+
+  void getUnsigned(std::string_view key, Need need, uint64_t max, uint64_t& out) {
+    const json* value = find(key, need);
+    if (value == nullptr) {
+      return;
+    }
+    const std::string range =
+        max == std::numeric_limits<uint64_t>::max() ? "" : " in 0.." + std::to_string(max);
+    uint64_t number = 0;
+    if (value->is_number_unsigned()) {
+      number = value->get<uint64_t>();
+    } else if (value->is_number_integer() && value->get<int64_t>() >= 0) {
+      number = static_cast<uint64_t>(value->get<int64_t>());
+    } else {
+      fail(key, "must be an unsigned integer" + range + ", got " + shown(*value));
+      return;
+    }
+    if (number > max) {
+      fail(key, "must be an unsigned integer" + range + ", got " + shown(*value));
+      return;
+    }
+    out = number;
+  }
+
+  template <typename T>
+  void getNumber(std::string_view key, Need need, T& out) {
+    uint64_t number = out;
+    getUnsigned(key, need, std::numeric_limits<T>::max(), number);
+    out = static_cast<T>(number);
+  }
+
+  void getDscp(std::string_view key, Need need, uint8_t& out) {
+    uint64_t number = out;
+    getUnsigned(key, need, kMaxDscp, number);
+    out = static_cast<uint8_t>(number);
+  }
+
+  void getBool(std::string_view key, Need need, bool& out) {
+    const json* value = find(key, need);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_boolean()) {
+      fail(key, "must be true or false, got " + shown(*value));
+      return;
+    }
+    out = value->get<bool>();
+  }
+
+  void getString(std::string_view key, Need need, std::string& out, bool allow_empty = true) {
+    const json* value = find(key, need);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_string()) {
+      fail(key, "must be a string, got " + shown(*value));
+      return;
+    }
+    std::string text = value->get<std::string>();
+    if (!allow_empty && text.empty()) {
+      fail(key, "must not be empty");
+      return;
+    }
+    out = std::move(text);
+  }
+
+  void getStringList(std::string_view key, Need need, std::vector<std::string>& out) {
+    const json* value = find(key, need);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_array()) {
+      fail(key, "must be an array of strings, got " + shown(*value));
+      return;
+    }
+    std::vector<std::string> items;
+    items.reserve(value->size());
+    for (size_t i = 0; i < value->size(); ++i) {
+      const json& item = (*value)[i];
+      if (!item.is_string()) {
+        fail(std::string(key) + "[" + std::to_string(i) + "]",
+             "must be a string, got " + shown(item));
+        return;
+      }
+      items.push_back(item.get<std::string>());
+    }
+    out = std::move(items);
+  }
+
+  void getAddress(std::string_view key, Need need, IpAddress& out) {
+    const json* value = find(key, need);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_string()) {
+      fail(key, "must be an IPv4 or IPv6 address string, got " + shown(*value));
+      return;
+    }
+    Result<IpAddress> address = parseIpAddress(value->get<std::string>());
+    if (!address) {
+      fail(key, address.error().message);
+      return;
+    }
+    out = *address;
+  }
+
+  /** "udp" | "tcp" | "sctp"; with @p allow_number also a protocol number 0..255. */
+  void getProtocol(std::string_view key, Need need, bool allow_number, uint8_t& out) {
+    const json* value = find(key, need);
+    if (value == nullptr) {
+      return;
+    }
+    if (value->is_string()) {
+      if (const std::optional<uint8_t> number = protocolFromName(value->get<std::string>())) {
+        out = *number;
+        return;
+      }
+    } else if (allow_number && value->is_number_integer()) {
+      getNumber(key, need, out);
+      return;
+    }
+    fail(key, std::string("must be \"udp\", \"tcp\" or \"sctp\"") +
+                  (allow_number ? " or a protocol number" : "") + ", got " + shown(*value));
+  }
+
+  /** Reads a nested object with @p read(FieldReader&), naming its fields "key.field". */
+  template <typename Read>
+  void getObject(std::string_view key, Need need, Read read) {
+    const json* value = find(key, need);
+    if (value == nullptr) {
+      return;
+    }
+    FieldReader nested(*value, name(key));
+    read(nested);
+    if (nested.failed() && !failed()) {
+      error_ = nested.error();
+    }
+  }
+
+  /** Records an error for the first member no get*() asked for. */
+  void rejectUnknownKeys() {
+    if (failed()) {
+      return;
+    }
+    for (const auto& [key, value] : object_.items()) {
+      if (known_.count(key) == 0) {
+        fail(key, "unknown field");
+        return;
+      }
+    }
+  }
+
+private:
+  const json& object_;
+  std::string path_;
+  std::optional<Error> error_;
+  std::set<std::string, std::less<>> known_;
+};
+
+json addressJson(const IpAddress& address) {
+  return address.family == 0 ? json(nullptr) : json(formatIpAddress(address));
+}
+
+json protocolJson(uint8_t protocol) {
+  const char* name = protocolName(protocol);
+  return name != nullptr ? json(name) : json(protocol);
+}
+
+json profileJson(const Profile& profile) {
+  return json{{"class", profile.class_name},
+              {"rate_bps", profile.rate_bps},
+              {"burst_bytes", profile.burst_bytes}};
+}
+
+void readProfile(FieldReader& reader, Profile& profile) {
+  reader.getString("class", Need::Required, profile.class_name, /*allow_empty=*/false);
+  reader.getUnsigned("rate_bps", Need::Required, std::numeric_limits<uint64_t>::max(),
+                     profile.rate_bps);
+  reader.getUnsigned("burst_bytes", Need::Required, std::numeric_limits<uint64_t>::max(),
+                     profile.burst_bytes);
+}
+
+/** Bytes per second to bits per second, saturating (no grant's meter comes near). */
+uint64_t bytesToBitsPerSec(uint64_t bytes_per_sec) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  return bytes_per_sec > kMax / 8 ? kMax : bytes_per_sec * 8;
+}
+
+/** Bits per second to bytes per second, rounded up as the meter's rate is. */
+uint64_t bitsToBytesPerSecRoundedUp(uint64_t bits_per_sec) {
+  return bits_per_sec / 8 + (bits_per_sec % 8 != 0 ? 1 : 0);
+}
+
+}  // namespace
+
+const char* denyReasonCode(DenyReason reason) {
+  for (const ReasonCode& entry : kReasonCodes) {
+    if (entry.reason == reason) {
+      return entry.code;
+    }
+  }
+  return "unknown";
+}
+
+std::optional<DenyReason> denyReasonFromCode(std::string_view code) {
+  for (const ReasonCode& entry : kReasonCodes) {
+    if (code == entry.code) {
+      return entry.reason;
+    }
+  }
+  return std::nullopt;
+}
+
+const char* protocolName(uint8_t protocol) {
+  switch (protocol) {
+    case 6:
+      return "tcp";
+    case 17:
+      return "udp";
+    case 132:
+      return "sctp";
+    default:
+      return nullptr;
+  }
+}
+
+std::optional<uint8_t> protocolFromName(std::string_view name) {
+  if (name == "udp") {
+    return 17;
+  }
+  if (name == "tcp") {
+    return 6;
+  }
+  if (name == "sctp") {
+    return 132;
+  }
+  return std::nullopt;
+}
+
+json toJson(const Grant& grant) {
+  return json{
+      {"flow_id", grant.flow_id},
+      {"app", grant.application},
+      {"profile_index", static_cast<uint64_t>(grant.profile_index)},
+      {"profile", profileJson(grant.profile)},
+      {"src", addressJson(grant.flow.src)},
+      {"sport", grant.flow.src_port},
+      {"dst", addressJson(grant.flow.dst)},
+      {"dport", grant.flow.dst_port},
+      {"proto", protocolJson(grant.flow.protocol)},
+      {"bidir", grant.bidirectional},
+      {"dscp", grant.dscp},
+      {"reverse_dscp", grant.reverse_dscp ? json(*grant.reverse_dscp) : json(nullptr)},
+      {"path", grant.path},
+      {"reverse_path", grant.reverse_path},
+      {"meter", json{{"cir_bps", bytesToBitsPerSec(grant.meter.cir_bytes_per_sec)},
+                     {"cbs_bytes", grant.meter.cbs_bytes},
+                     {"ebs_bytes", grant.meter.ebs_bytes}}},
+      {"expires_at_ms", grant.expires_at_ms},
+      {"client", grant.client_id},
+      {"request_id", grant.request_id},
+  };
+}
+
+Result<Grant> grantFromJson(const json& object) {
+  Grant grant;
+  FieldReader reader(object, "", "grant");
+  reader.getUnsigned("flow_id", Need::Required, std::numeric_limits<uint64_t>::max(),
+                     grant.flow_id);
+  reader.getString("app", Need::Optional, grant.application);
+  uint64_t profile_index = 0;
+  reader.getUnsigned("profile_index", Need::Optional, std::numeric_limits<size_t>::max(),
+                     profile_index);
+  grant.profile_index = static_cast<size_t>(profile_index);
+  reader.getObject("profile", Need::Required,
+                   [&grant](FieldReader& nested) { readProfile(nested, grant.profile); });
+  reader.getAddress("src", Need::Required, grant.flow.src);
+  reader.getNumber("sport", Need::Optional, grant.flow.src_port);
+  reader.getAddress("dst", Need::Required, grant.flow.dst);
+  reader.getNumber("dport", Need::Optional, grant.flow.dst_port);
+  reader.getProtocol("proto", Need::Required, /*allow_number=*/true, grant.flow.protocol);
+  reader.getBool("bidir", Need::Optional, grant.bidirectional);
+  reader.getDscp("dscp", Need::Required, grant.dscp);
+  if (reader.find("reverse_dscp", Need::Optional) != nullptr) {
+    uint8_t reverse_dscp = 0;
+    reader.getDscp("reverse_dscp", Need::Optional, reverse_dscp);
+    grant.reverse_dscp = reverse_dscp;
+  }
+  reader.getStringList("path", Need::Required, grant.path);
+  reader.getStringList("reverse_path", Need::Optional, grant.reverse_path);
+  reader.getObject("meter", Need::Required, [&grant](FieldReader& nested) {
+    uint64_t cir_bps = 0;
+    nested.getUnsigned("cir_bps", Need::Required, std::numeric_limits<uint64_t>::max(), cir_bps);
+    grant.meter.cir_bytes_per_sec = bitsToBytesPerSecRoundedUp(cir_bps);
+    nested.getUnsigned("cbs_bytes", Need::Required, std::numeric_limits<uint64_t>::max(),
+                       grant.meter.cbs_bytes);
+    nested.getUnsigned("ebs_bytes", Need::Required, std::numeric_limits<uint64_t>::max(),
+                       grant.meter.ebs_bytes);
+  });
+  reader.getUnsigned("expires_at_ms", Need::Required, std::numeric_limits<uint64_t>::max(),
+                     grant.expires_at_ms);
+  reader.getString("client", Need::Optional, grant.client_id);
+  reader.getString("request_id", Need::Optional, grant.request_id);
+  if (reader.failed()) {
+    return reader.error();
+  }
+  return grant;
+}
+
+Result<AdmissionRequest> requestFromJson(const json& body) {
+  AdmissionRequest request;
+  FieldReader reader(body, "", "request body");
+  reader.getString("app", Need::Optional, request.application);
+  reader.getAddress("src", Need::Required, request.flow.src);
+  reader.getNumber("sport", Need::Optional, request.flow.src_port);
+  reader.getAddress("dst", Need::Required, request.flow.dst);
+  reader.getNumber("dport", Need::Optional, request.flow.dst_port);
+  reader.getProtocol("proto", Need::Required, /*allow_number=*/false, request.flow.protocol);
+  reader.getBool("bidir", Need::Optional, request.bidirectional);
+  reader.getNumber("lease", Need::Optional, request.lease_sec);
+  reader.getString("client", Need::Required, request.client_id, /*allow_empty=*/false);
+  reader.getString("request_id", Need::Required, request.request_id, /*allow_empty=*/false);
+  reader.rejectUnknownKeys();
+  if (reader.failed()) {
+    return reader.error();
+  }
+  return request;
+}
+
+json toJson(const AdmissionRequest& request) {
+  return json{
+      {"app", request.application},     {"src", addressJson(request.flow.src)},
+      {"sport", request.flow.src_port}, {"dst", addressJson(request.flow.dst)},
+      {"dport", request.flow.dst_port}, {"proto", protocolJson(request.flow.protocol)},
+      {"bidir", request.bidirectional}, {"lease", request.lease_sec},
+      {"client", request.client_id},    {"request_id", request.request_id},
+  };
+}
+
+json toJson(const ClassUsage& usage) {
+  json available = nullptr;
+  if (usage.capacity_bps) {
+    available = *usage.capacity_bps > usage.reserved_bps ? *usage.capacity_bps - usage.reserved_bps
+                                                         : uint64_t{0};
+  }
+  return json{
+      {"owner", usage.owner},
+      {"kind", usage.is_sla ? "sla" : "network"},
+      {"network", usage.network},
+      {"class", usage.class_name},
+      {"dscp", usage.is_sla ? json(nullptr) : json(usage.dscp)},
+      {"capacity_bps", usage.capacity_bps ? json(*usage.capacity_bps) : json(nullptr)},
+      {"reserved_bps", usage.reserved_bps},
+      {"available_bps", available},
+      {"flows", usage.flows},
+  };
+}
+
+json toJson(const Denial& denial) {
+  return json{{"reason", denyReasonCode(denial.reason)}, {"message", denial.message}};
+}
+
+Result<Denial> denialFromJson(const json& object) {
+  Denial denial;
+  FieldReader reader(object, "", "denial");
+  std::string code;
+  reader.getString("reason", Need::Required, code, /*allow_empty=*/false);
+  reader.getString("message", Need::Optional, denial.message);
+  if (reader.failed()) {
+    return reader.error();
+  }
+  const std::optional<DenyReason> reason = denyReasonFromCode(code);
+  if (!reason) {
+    return makeError("reason: unknown deny reason \"" + code + "\"");
+  }
+  denial.reason = *reason;
+  return denial;
+}
+
+}  // namespace qos::manager

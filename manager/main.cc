@@ -1,0 +1,210 @@
+// qosmgr: the services manager.
+//
+//   parse options -> load and validate the config -> open the reservation
+//   store and restore every live reservation (expired leases are released,
+//   reservations that no longer fit are reported and dropped) -> serve
+//   requests over ZeroMQ until SIGINT/SIGTERM.
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include <boost/program_options.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "control/common/log.h"
+#include "manager/admission/admission.h"
+#include "manager/config/manager_config.h"
+#include "manager/service/request_server.h"
+#include "manager/service/server_metrics.h"
+#include "manager/store/reservation_store.h"
+#include "manager/topology/topology.h"
+
+namespace po = boost::program_options;
+namespace mgr = qos::manager;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+std::atomic<bool> g_stop{false};
+volatile std::sig_atomic_t g_reload = 0;
+
+void onStop(int /*signal*/) { g_stop.store(true); }
+void onReload(int /*signal*/) { g_reload = 1; }
+
+void installSignals() {
+  struct sigaction sa {};
+  sa.sa_handler = onStop;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = onReload;
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+// Loads the stored reservations into the engine; drops what expired while we
+// were down and what the current config can no longer carry.
+qos::Result<void> restore(mgr::ReservationStore& store, mgr::AdmissionEngine& engine,
+                          uint64_t now_ms) {
+  auto grants = store.loadAll();
+  if (!grants) {
+    return grants.error();
+  }
+  size_t restored = 0;
+  size_t expired = 0;
+  size_t dropped = 0;
+  for (const mgr::Grant& g : *grants) {
+    if (g.expires_at_ms <= now_ms) {
+      store.stageDelete(g.flow_id);
+      ++expired;
+      continue;
+    }
+    if (auto r = engine.restore(g); !r) {
+      qos::log::warning("reservation of flow " + std::to_string(g.flow_id) +
+                        " dropped at start: " + r.error().message);
+      store.stageDelete(g.flow_id);
+      ++dropped;
+      continue;
+    }
+    ++restored;
+  }
+  if (auto r = store.commit(); !r) {
+    return r.error();
+  }
+  qos::log::info("restored " + std::to_string(restored) + " reservation(s); " +
+                 std::to_string(expired) + " had expired, " + std::to_string(dropped) +
+                 " no longer fit");
+  return {};
+}
+
+}  // namespace
+
+int runMain(int argc, char** argv) {
+  qos::log::setProgram("qosmgr");
+  po::options_description desc(
+      "Usage: qosmgr --config FILE [--check-config]\n\n"
+      "The qosgate services manager: admits flows against per-class capacity on\n"
+      "every network and SLA of their path, and serves hosts, appliances and\n"
+      "qosctl over ZeroMQ.\n\nOptions");
+  desc.add_options()("help,h", "print this help and exit")(
+      "version,V", "print the version and exit")("config,c", po::value<std::string>(),
+                                                 "TOML config file (required)")(
+      "check-config", "validate the config and exit (0 valid, 2 invalid)")("verbose,v",
+                                                                           "log debug messages");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "qosmgr: " << e.what() << "\n(try qosmgr --help)\n";
+    return kExitUsage;
+  }
+  if (vm.count("help") != 0) {
+    std::cout << desc << "\nSignals: SIGINT/SIGTERM stop cleanly after the current batch.\n";
+    return kExitOk;
+  }
+  if (vm.count("version") != 0) {
+    std::cout << "qosmgr " << QOS_VERSION << "\n";
+    return kExitOk;
+  }
+  if (vm.count("verbose") != 0) {
+    qos::log::setLevel(qos::log::Level::Debug);
+  }
+  if (vm.count("config") == 0) {
+    std::cerr << "qosmgr: --config FILE is required (try qosmgr --help)\n";
+    return kExitUsage;
+  }
+  const std::string path = vm["config"].as<std::string>();
+  auto config = mgr::loadManagerConfig(path);
+  if (!config) {
+    std::cerr << "qosmgr: error: " << config.error().message << "\n";
+    return kExitUsage;
+  }
+  if (vm.count("check-config") != 0) {
+    std::cout << path << ": OK: " << config->networks.size() << " network(s), "
+              << config->links.size() << " link(s), " << config->slas.size() << " SLA(s), "
+              << config->applications.size() << " application(s)\n";
+    return kExitOk;
+  }
+  installSignals();
+
+  const mgr::Topology topology(*config);
+  mgr::AdmissionEngine engine(*config, topology);
+  // One manager per state file: two would both hand out the same bandwidth.
+  int lock_fd = -1;
+  if (!config->state_path.empty()) {
+    const std::string lock_path = config->state_path + ".lock";
+    lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      qos::log::error("cannot lock " + lock_path + ": " + std::strerror(errno) +
+                      (errno == EWOULDBLOCK ? " (another qosmgr uses this state file)" : ""));
+      return kExitRuntime;
+    }
+  }
+  auto store = mgr::ReservationStore::open(config->state_path);
+  if (!store) {
+    qos::log::error(store.error().message);
+    return kExitRuntime;
+  }
+  if (auto r = restore(**store, engine, mgr::systemClockMs()); !r) {
+    qos::log::error("cannot restore reservations from " + config->state_path + ": " +
+                    r.error().message);
+    return kExitRuntime;
+  }
+  auto metrics = mgr::ServerMetrics::start(config->metrics_listen, engine);
+  if (!metrics) {
+    qos::log::error(metrics.error().message);
+    return kExitRuntime;
+  }
+  mgr::RequestServer server(*config, engine, store->get(), metrics->get());
+  if (auto r = server.bind(); !r) {
+    qos::log::error(r.error().message);
+    return kExitRuntime;
+  }
+  qos::log::info("serving on " + config->listen + " (" + std::to_string(engine.flowCount()) +
+                 " reservation(s), state " +
+                 (config->state_path.empty() ? std::string("in memory") : config->state_path) +
+                 (config->metrics_listen.empty() ? "" : ", metrics on " + config->metrics_listen) +
+                 ")");
+  std::thread reload_watch([] {
+    while (!g_stop.load()) {
+      if (g_reload != 0) {
+        g_reload = 0;
+        qos::log::warning(
+            "SIGHUP: qosmgr does not reload its config yet; restart it to apply "
+            "changes (reservations survive the restart)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  server.run(g_stop);
+  reload_watch.join();
+  qos::log::info("stopped with " + std::to_string(engine.flowCount()) + " reservation(s) stored");
+  if (lock_fd >= 0) {
+    close(lock_fd);
+  }
+  return kExitOk;
+}
+
+// Our code reports failures as values; this only catches what a library
+// throws unexpectedly (std::bad_alloc, a ZeroMQ error), so it ends in one line.
+int main(int argc, char** argv) {
+  try {
+    return runMain(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qosmgr: internal error: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "qosmgr: internal error\n");
+  }
+  return 1;
+}

@@ -1,0 +1,380 @@
+#include "manager/service/request_server.h"
+
+#include <chrono>
+#include <deque>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "control/common/log.h"
+#include "control/protocol/envelope.h"
+#include "manager/codec/json_codec.h"
+#include "manager/service/server_metrics.h"
+
+namespace qos::manager {
+
+using control::Reply;
+using control::ReplyStatus;
+using nlohmann::json;
+
+uint64_t systemClockMs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+namespace {
+
+// Frames larger than this make libzmq drop the peer's connection before we
+// see them (memory safety); between kMaxMessageBytes and this, the peer gets
+// a "too_large" error reply.
+constexpr int64_t kHardMaxFrameBytes = 1 << 20;
+constexpr int kPollTimeoutMs = 100;
+constexpr uint64_t kExpiryIntervalMs = 100;
+// Malformed-message log lines per window, so garbage cannot flood the log.
+constexpr int kLogBurst = 10;
+constexpr uint64_t kLogWindowMs = 10'000;
+
+Reply errorReply(const std::string& id, std::string code, std::string message) {
+  Reply r;
+  r.id = id;
+  r.status = ReplyStatus::Error;
+  r.error = {std::move(code), std::move(message)};
+  return r;
+}
+
+}  // namespace
+
+struct RequestServer::Impl {
+  // What to do once the batch's changes are durable (or failed to be).
+  struct Outgoing {
+    zmq::message_t identity;
+    Reply reply;
+    std::optional<uint64_t> undo_admission;  ///< flow to release if the commit fails
+  };
+
+  const ManagerConfig& config;
+  AdmissionEngine& engine;
+  ReservationStore* store;
+  ServerMetrics* metrics;
+  Clock clock;
+  zmq::context_t context{1};
+  zmq::socket_t socket{context, zmq::socket_type::router};
+  uint64_t last_expiry_ms = 0;
+  uint64_t log_window_start_ms = 0;
+  int log_budget = kLogBurst;
+  uint64_t log_suppressed = 0;
+
+  Impl(const ManagerConfig& c, AdmissionEngine& e, ReservationStore* s, ServerMetrics* m, Clock k)
+      : config(c), engine(e), store(s), metrics(m), clock(std::move(k)) {}
+
+  void logBadMessage(const std::string& what) {
+    const uint64_t now = clock();
+    if (now - log_window_start_ms >= kLogWindowMs) {
+      if (log_suppressed != 0) {
+        log::warning(std::to_string(log_suppressed) + " more bad message(s) not logged");
+      }
+      log_window_start_ms = now;
+      log_budget = kLogBurst;
+      log_suppressed = 0;
+    }
+    if (log_budget > 0) {
+      --log_budget;
+      log::warning(what);
+    } else {
+      ++log_suppressed;
+    }
+  }
+
+  void count(const std::string& type, const Reply& reply) {
+    if (metrics != nullptr) {
+      metrics->countRequest(type, control::replyStatusName(reply.status));
+    }
+  }
+
+  // Answers one decoded request.  Changes to the store are staged, not committed.
+  Outgoing handle(const control::Request& req, zmq::message_t identity) {
+    Outgoing out{std::move(identity), Reply{}, std::nullopt};
+    out.reply.id = req.id;
+    const uint64_t now = clock();
+    if (req.type == "provision") {
+      auto request = requestFromJson(req.body);
+      if (!request) {
+        out.reply = errorReply(req.id, "bad_request", request.error().message);
+        return out;
+      }
+      const size_t flows_before = engine.flowCount();
+      AdmissionResult result = engine.admit(*request, now);
+      if (auto* grant = std::get_if<Grant>(&result)) {
+        const bool is_new = engine.flowCount() > flows_before;
+        if (is_new) {
+          if (store != nullptr) {
+            store->stagePut(*grant);
+          }
+          out.undo_admission = grant->flow_id;
+          if (metrics != nullptr) {
+            metrics->countAdmission(grant->profile_index);
+          }
+        }
+        out.reply.body = toJson(*grant);
+        out.reply.body["retried"] = !is_new;
+        return out;
+      }
+      const Denial& denial = std::get<Denial>(result);
+      if (metrics != nullptr) {
+        metrics->countDenial(denial.reason);
+      }
+      out.reply.status =
+          denial.reason == DenyReason::BadRequest ? ReplyStatus::Error : ReplyStatus::Denied;
+      out.reply.error = {
+          denial.reason == DenyReason::BadRequest ? "bad_request" : denyReasonName(denial.reason),
+          denial.message};
+      out.reply.body = toJson(denial);
+      return out;
+    }
+    if (req.type == "release" || req.type == "refresh") {
+      const auto it = req.body.find("flow_id");
+      if (it == req.body.end() || !it->is_number_unsigned()) {
+        out.reply = errorReply(req.id, "bad_request", "body.flow_id: expected a flow id (integer)");
+        return out;
+      }
+      const uint64_t flow_id = it->get<uint64_t>();
+      if (req.type == "release") {
+        auto released = engine.release(flow_id);
+        if (!released) {
+          out.reply = errorReply(req.id, "unknown_flow",
+                                 "no flow " + std::to_string(flow_id) + " (released or expired)");
+          return out;
+        }
+        if (store != nullptr) {
+          store->stageDelete(flow_id);
+        }
+        if (metrics != nullptr) {
+          metrics->countRelease();
+        }
+        out.reply.body = toJson(*released);
+        return out;
+      }
+      uint32_t lease_sec = 0;
+      if (const auto l = req.body.find("lease"); l != req.body.end()) {
+        if (!l->is_number_unsigned() || l->get<uint64_t>() > config.max_lease_sec) {
+          out.reply = errorReply(
+              req.id, "bad_request",
+              "body.lease: expected seconds, at most " + std::to_string(config.max_lease_sec));
+          return out;
+        }
+        lease_sec = l->get<uint32_t>();
+      }
+      const auto expires = engine.refresh(flow_id, lease_sec, now);
+      if (!expires) {
+        out.reply = errorReply(req.id, "unknown_flow",
+                               "no flow " + std::to_string(flow_id) + " (released or expired)");
+        return out;
+      }
+      if (auto grant = engine.flow(flow_id); grant && store != nullptr) {
+        store->stagePut(*grant);
+      }
+      out.reply.body = {{"flow_id", flow_id}, {"expires_at_ms", *expires}};
+      return out;
+    }
+    if (req.type == "flows") {
+      json flows = json::array();
+      for (const Grant& g : engine.flows()) {
+        flows.push_back(toJson(g));
+      }
+      out.reply.body = {{"flows", std::move(flows)}};
+      return out;
+    }
+    if (req.type == "networks") {
+      json classes = json::array();
+      for (const ClassUsage& u : engine.usage()) {
+        classes.push_back(toJson(u));
+      }
+      out.reply.body = {{"classes", std::move(classes)}};
+      return out;
+    }
+    if (req.type == "appliances") {
+      // No appliance registers with the manager yet (the next issue adds that).
+      out.reply.body = {{"appliances", json::array()}};
+      return out;
+    }
+    if (req.type == "stats") {
+      out.reply.body = {{"flows", engine.flowCount()},
+                        {"networks", config.networks.size()},
+                        {"applications", config.applications.size()},
+                        {"version", QOS_VERSION}};
+      return out;
+    }
+    if (req.type == "ping") {
+      out.reply.body = {{"version", QOS_VERSION}};
+      return out;
+    }
+    out.reply = errorReply(req.id, "unknown_type",
+                           "unknown message type '" + req.type +
+                               "'; known: provision, release, refresh, flows, networks, "
+                               "appliances, stats, ping");
+    return out;
+  }
+
+  // Reads one message from the ROUTER socket, if any.  Malformed framing is
+  // answered when the peer can be addressed, and logged.
+  bool receiveOne(std::vector<Outgoing>& batch) {
+    std::vector<zmq::message_t> frames;
+    while (true) {
+      zmq::message_t frame;
+      const auto got =
+          socket.recv(frame, frames.empty() ? zmq::recv_flags::dontwait : zmq::recv_flags::none);
+      if (!got) {
+        return false;
+      }
+      const bool more = frame.more();
+      if (frames.size() < 4) {
+        frames.push_back(std::move(frame));
+      }
+      if (!more) {
+        break;
+      }
+    }
+    // [identity][empty][payload]; anything else is a confused client.
+    if (frames.size() != 3 || frames[1].size() != 0) {
+      logBadMessage("message with " + std::to_string(frames.size()) +
+                    " frames (expected identity, empty delimiter, payload)");
+      if (!frames.empty() && frames.size() >= 2) {
+        Outgoing out{
+            std::move(frames[0]),
+            errorReply("", "bad_envelope", "expected one payload frame after an empty delimiter"),
+            std::nullopt};
+        count("invalid", out.reply);
+        batch.push_back(std::move(out));
+      }
+      return true;
+    }
+    const std::string_view payload(static_cast<const char*>(frames[2].data()), frames[2].size());
+    auto request = control::decodeRequest(payload);
+    if (!request) {
+      Reply reply = control::decodeFailureReply(payload, request.error());
+      logBadMessage("refused message (" + std::to_string(payload.size()) +
+                    " bytes): " + request.error().message);
+      count("invalid", reply);
+      batch.push_back(Outgoing{std::move(frames[0]), std::move(reply), std::nullopt});
+      return true;
+    }
+    Outgoing out = handle(*request, std::move(frames[0]));
+    count(request->type, out.reply);
+    batch.push_back(std::move(out));
+    return true;
+  }
+
+  // Makes the batch's changes durable; on failure, takes back what it admitted.
+  void commit(std::vector<Outgoing>& batch) {
+    if (store == nullptr || store->stagedCount() == 0) {
+      return;
+    }
+    const size_t n = store->stagedCount();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = store->commit();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (metrics != nullptr) {
+      metrics->observeCommit(n, seconds);
+    }
+    if (r) {
+      return;
+    }
+    log::error("reservation store commit failed: " + r.error().message);
+    for (Outgoing& out : batch) {
+      if (out.undo_admission) {
+        engine.release(*out.undo_admission);
+        out.reply = errorReply(out.reply.id, "internal",
+                               "the reservation could not be stored; nothing was reserved");
+      }
+    }
+  }
+
+  void send(std::vector<Outgoing>& batch) {
+    for (Outgoing& out : batch) {
+      const std::string payload = control::encodeReply(out.reply);
+      try {
+        // A peer that went away makes ROUTER drop the message (no mandatory routing).
+        socket.send(out.identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        socket.send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        socket.send(zmq::buffer(payload), zmq::send_flags::dontwait);
+      } catch (const zmq::error_t& e) {
+        logBadMessage(std::string("cannot send a reply: ") + e.what());
+      }
+    }
+  }
+
+  void expireLeases() {
+    const uint64_t now = clock();
+    if (now - last_expiry_ms < kExpiryIntervalMs) {
+      return;
+    }
+    last_expiry_ms = now;
+    const std::vector<Grant> lapsed = engine.expire(now);
+    if (lapsed.empty()) {
+      return;
+    }
+    if (store != nullptr) {
+      for (const Grant& g : lapsed) {
+        store->stageDelete(g.flow_id);
+      }
+      if (auto r = store->commit(); !r) {
+        log::error("reservation store commit failed for expired leases: " + r.error().message);
+      }
+    }
+    if (metrics != nullptr) {
+      metrics->countExpired(lapsed.size());
+    }
+    log::debug(std::to_string(lapsed.size()) + " lease(s) lapsed");
+  }
+};
+
+RequestServer::RequestServer(const ManagerConfig& config, AdmissionEngine& engine,
+                             ReservationStore* store, ServerMetrics* metrics, Clock clock)
+    : impl_(std::make_unique<Impl>(config, engine, store, metrics, std::move(clock))) {}
+
+RequestServer::~RequestServer() = default;
+
+Result<void> RequestServer::bind() {
+  try {
+    impl_->socket.set(zmq::sockopt::linger, 0);
+    impl_->socket.set(zmq::sockopt::maxmsgsize, kHardMaxFrameBytes);
+    impl_->socket.set(zmq::sockopt::sndhwm, 100000);
+    impl_->socket.set(zmq::sockopt::rcvhwm, 100000);
+    impl_->socket.bind(impl_->config.listen);
+  } catch (const zmq::error_t& e) {
+    return makeError("cannot listen on " + impl_->config.listen + ": " + e.what());
+  }
+  return {};
+}
+
+void RequestServer::run(const std::atomic<bool>& stop) {
+  std::vector<Impl::Outgoing> batch;
+  batch.reserve(kMaxBatch);
+  while (!stop.load()) {
+    zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
+    try {
+      zmq::poll(&item, 1, std::chrono::milliseconds(kPollTimeoutMs));
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) {
+        log::error(std::string("poll failed: ") + e.what());
+      }
+      continue;
+    }
+    batch.clear();
+    try {
+      while (batch.size() < kMaxBatch && impl_->receiveOne(batch)) {
+      }
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR) {
+        log::error(std::string("receive failed: ") + e.what());
+      }
+    }
+    impl_->commit(batch);
+    impl_->send(batch);
+    impl_->expireLeases();
+  }
+}
+
+}  // namespace qos::manager

@@ -1,0 +1,54 @@
+// RequestServer: qosmgr's ZeroMQ front end.  One thread, one ROUTER socket.
+//
+// Each turn of the loop drains up to kMaxBatch waiting messages, answers each
+// against the admission engine, writes every resulting change to the
+// reservation store in one transaction (group commit: one fsync for the whole
+// batch), and only then sends the replies, so a client is never told of a
+// grant that a crash could lose.  Lapsed leases are released between turns.
+//
+// A malformed, oversized or unknown message gets an error reply and a log
+// line; nothing a client sends can crash or block the loop.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "control/common/result.h"
+#include "manager/admission/admission.h"
+#include "manager/store/reservation_store.h"
+
+namespace qos::manager {
+
+class ServerMetrics;
+
+/** Milliseconds since the Unix epoch; a parameter so tests can move time. */
+using Clock = std::function<uint64_t()>;
+uint64_t systemClockMs();
+
+class RequestServer {
+public:
+  /** Messages answered per store transaction, at most. */
+  static constexpr size_t kMaxBatch = 512;
+
+  /**
+   * @param store   may be null: nothing is persisted (tests)
+   * @param metrics may be null
+   */
+  RequestServer(const ManagerConfig& config, AdmissionEngine& engine, ReservationStore* store,
+                ServerMetrics* metrics, Clock clock = systemClockMs);
+  ~RequestServer();
+
+  /** Binds the ROUTER socket to config.listen. */
+  Result<void> bind();
+  /** Serves until @p stop is true (checked at least every 100 ms). */
+  void run(const std::atomic<bool>& stop);
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qos::manager

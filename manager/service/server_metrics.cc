@@ -1,0 +1,158 @@
+#include "manager/service/server_metrics.h"
+
+#include <prometheus/collectable.h>
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
+namespace qos::manager {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// Capacity and reservations, read from the engine at scrape time.
+class UsageCollector : public prometheus::Collectable {
+public:
+  explicit UsageCollector(const AdmissionEngine& engine) : engine_(engine) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    MetricFamily reserved{"qosmgr_class_reserved_bits_per_second",
+                          "Bandwidth reserved per network or SLA and class",
+                          MetricType::Gauge,
+                          {}};
+    MetricFamily capacity{"qosmgr_class_capacity_bits_per_second",
+                          "Admission capacity per network or SLA and class (absent: unlimited)",
+                          MetricType::Gauge,
+                          {}};
+    MetricFamily flows{"qosmgr_class_flows",
+                       "Flows holding a reservation per network or SLA and class",
+                       MetricType::Gauge,
+                       {}};
+    for (const ClassUsage& u : engine_.usage()) {
+      const std::vector<ClientMetric::Label> labels = {{u.is_sla ? "sla" : "network", u.owner},
+                                                       {"class", u.class_name}};
+      ClientMetric r;
+      r.label = labels;
+      r.gauge.value = static_cast<double>(u.reserved_bps);
+      reserved.metric.push_back(r);
+      ClientMetric f;
+      f.label = labels;
+      f.gauge.value = static_cast<double>(u.flows);
+      flows.metric.push_back(f);
+      if (u.capacity_bps) {
+        ClientMetric c;
+        c.label = labels;
+        c.gauge.value = static_cast<double>(*u.capacity_bps);
+        capacity.metric.push_back(c);
+      }
+    }
+    MetricFamily active{"qosmgr_flows", "Flows with a live grant", MetricType::Gauge, {}};
+    ClientMetric a;
+    a.gauge.value = static_cast<double>(engine_.flowCount());
+    active.metric.push_back(a);
+    return {reserved, capacity, flows, active};
+  }
+
+private:
+  const AdmissionEngine& engine_;
+};
+
+}  // namespace
+
+struct ServerMetrics::Impl {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<UsageCollector> usage;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  prometheus::Family<prometheus::Counter>* requests = nullptr;
+  prometheus::Family<prometheus::Counter>* admissions = nullptr;
+  prometheus::Family<prometheus::Counter>* denials = nullptr;
+  prometheus::Counter* releases = nullptr;
+  prometheus::Counter* expired = nullptr;
+  prometheus::Histogram* commit_seconds = nullptr;
+  prometheus::Counter* committed_changes = nullptr;
+};
+
+ServerMetrics::ServerMetrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ServerMetrics::~ServerMetrics() = default;
+
+Result<std::unique_ptr<ServerMetrics>> ServerMetrics::start(const std::string& listen,
+                                                            const AdmissionEngine& engine) {
+  auto impl = std::make_unique<Impl>();
+  auto& r = *impl->registry;
+  impl->requests = &prometheus::BuildCounter()
+                        .Name("qosmgr_requests_total")
+                        .Help("Control messages answered, by type and status")
+                        .Register(r);
+  impl->admissions = &prometheus::BuildCounter()
+                          .Name("qosmgr_admissions_total")
+                          .Help("Flows admitted, by profile (default or alternate N)")
+                          .Register(r);
+  impl->denials = &prometheus::BuildCounter()
+                       .Name("qosmgr_denials_total")
+                       .Help("Requests denied, by reason")
+                       .Register(r);
+  impl->releases = &prometheus::BuildCounter()
+                        .Name("qosmgr_releases_total")
+                        .Help("Flows released by their hosts")
+                        .Register(r)
+                        .Add({});
+  impl->expired = &prometheus::BuildCounter()
+                       .Name("qosmgr_lease_expiries_total")
+                       .Help("Flows released because their lease lapsed")
+                       .Register(r)
+                       .Add({});
+  impl->committed_changes = &prometheus::BuildCounter()
+                                 .Name("qosmgr_store_changes_total")
+                                 .Help("Reservation changes written to the store")
+                                 .Register(r)
+                                 .Add({});
+  impl->commit_seconds =
+      &prometheus::BuildHistogram()
+           .Name("qosmgr_store_commit_seconds")
+           .Help("Time of one group commit to the reservation store")
+           .Register(r)
+           .Add({}, prometheus::Histogram::BucketBoundaries{0.0001, 0.0005, 0.001, 0.002, 0.005,
+                                                            0.01, 0.05, 0.1, 0.5});
+  impl->usage = std::make_shared<UsageCollector>(engine);
+  if (!listen.empty()) {
+    try {
+      impl->exposer = std::make_unique<prometheus::Exposer>(listen);
+    } catch (const std::exception& e) {
+      return makeError("cannot serve metrics on " + listen + ": " + e.what());
+    }
+    impl->exposer->RegisterCollectable(impl->registry);
+    impl->exposer->RegisterCollectable(impl->usage);
+  }
+  return std::unique_ptr<ServerMetrics>(new ServerMetrics(std::move(impl)));
+}
+
+void ServerMetrics::countRequest(const std::string& type, const std::string& status) {
+  impl_->requests->Add({{"type", type}, {"status", status}}).Increment();
+}
+
+void ServerMetrics::countAdmission(size_t profile_index) {
+  impl_->admissions
+      ->Add({{"profile",
+              profile_index == 0 ? "default" : "alternate" + std::to_string(profile_index)}})
+      .Increment();
+}
+
+void ServerMetrics::countDenial(DenyReason reason) {
+  impl_->denials->Add({{"reason", denyReasonName(reason)}}).Increment();
+}
+
+void ServerMetrics::countRelease() { impl_->releases->Increment(); }
+
+void ServerMetrics::countExpired(size_t n) { impl_->expired->Increment(static_cast<double>(n)); }
+
+void ServerMetrics::observeCommit(size_t n_changes, double seconds) {
+  impl_->committed_changes->Increment(static_cast<double>(n_changes));
+  impl_->commit_seconds->Observe(seconds);
+}
+
+}  // namespace qos::manager

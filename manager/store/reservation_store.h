@@ -1,0 +1,150 @@
+// ReservationStore: the grants qosmgr has handed out, durable across restarts,
+// kill -9 and (as far as fsync goes) power loss, in one SQLite file.
+//
+// Group commit.  Changes are staged in memory (stagePut, stageDelete) and
+// written by the next commit(), all in one transaction with one fsync of the
+// write-ahead log, so durability costs one fsync per batch instead of one per
+// grant.  The caller's contract: tell a client about a grant (or a release)
+// only after a commit() that included it returned ok.
+//
+//   stagePut(g1) stagePut(g2) stageDelete(7)        commit()
+//   ───────────── staged (memory) ─────────────►  BEGIN IMMEDIATE
+//                                                  INSERT OR REPLACE g1, g2
+//                                                  DELETE 7
+//                                                  COMMIT   ← one fsync (WAL, synchronous=FULL)
+//
+// Staging coalesces by flow id: the last change staged for a flow wins, and
+// stagedCount() counts flows, not calls.  If commit() fails, the transaction
+// is rolled back and the staged changes are dropped (not kept for a retry):
+// the caller answered no client yet, so it undoes those changes in its own
+// state and reports the error, instead of letting them ride silently into a
+// later commit.
+//
+// Schema (version 1):
+//   schema_version(version INTEGER NOT NULL)              one row
+//   grants(flow_id INTEGER PRIMARY KEY,                   Grant::flow_id (as int64 bits)
+//          expires_at_ms INTEGER NOT NULL,                Grant::expires_at_ms
+//          client_id TEXT NOT NULL, request_id TEXT NOT NULL,
+//          grant_json TEXT NOT NULL)                      manager/codec/json_codec.h
+// A file with a newer schema version is refused, never modified.
+//
+// Thread safety: every method may be called from any thread.  Staging takes a
+// short lock and never waits for a commit in progress: changes staged while
+// commit() is writing go to the next commit.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "control/common/result.h"
+#include "manager/admission/admission.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace qos::manager {
+
+class ReservationStore {
+public:
+  /** The schema version this build writes and reads. */
+  static constexpr int kSchemaVersion = 1;
+  /** How long a statement waits for another connection's lock, in milliseconds. */
+  static constexpr int kBusyTimeoutMs = 5000;
+
+  /**
+   * Opens or creates the store.  @p path "" or ":memory:" is an in-memory
+   * store (tests).  Sets WAL mode and synchronous=FULL, creates or verifies
+   * the schema, and prepares the statements every commit reuses.
+   * @return the store, or an Error naming the file: cannot open, not a
+   *         database, WAL not available, schema newer than kSchemaVersion.
+   */
+  static Result<std::unique_ptr<ReservationStore>> open(const std::string& path);
+
+  ~ReservationStore();
+  ReservationStore(const ReservationStore&) = delete;
+  ReservationStore& operator=(const ReservationStore&) = delete;
+
+  /** Stages an insert, or a replace of the grant with the same flow_id. */
+  void stagePut(const Grant& grant);
+  /** Stages the removal of @p flow_id (no error if it is not stored). */
+  void stageDelete(uint64_t flow_id);
+  /** Flows with a staged change. */
+  size_t stagedCount() const;
+
+  /**
+   * Writes every staged change in one transaction, durable when this returns
+   * ok.  Nothing staged: ok, no transaction.  On failure the transaction is
+   * rolled back, the staged changes are dropped and the Error says why.
+   */
+  Result<void> commit();
+
+  /**
+   * Every stored grant, by flow id.  A row that cannot be read back (not
+   * JSON, a bad field, columns that disagree with the JSON) is an Error
+   * naming its flow id: a grant is never skipped silently.
+   */
+  Result<std::vector<Grant>> loadAll() const;
+
+  /** The file, or ":memory:". */
+  const std::string& path() const { return path_; }
+
+  /**
+   * Test hook: called inside commit() after every staged row is written and
+   * before COMMIT, so a crash test can kill the process mid-transaction.
+   */
+  void setBeforeCommitHookForTest(std::function<void()> hook);
+
+private:
+  struct DbDeleter {
+    void operator()(sqlite3* db) const;
+  };
+  struct StatementDeleter {
+    void operator()(sqlite3_stmt* statement) const;
+  };
+  using DbPtr = std::unique_ptr<sqlite3, DbDeleter>;
+  using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
+
+  /** A staged put (the row, serialized when staged) or, when empty, a delete. */
+  struct StagedRow {
+    uint64_t expires_at_ms = 0;
+    std::string client_id;
+    std::string request_id;
+    std::string grant_json;
+  };
+  using Staged = std::map<uint64_t, std::optional<StagedRow>>;
+
+  ReservationStore(std::string path, DbPtr db);
+  Result<void> initialize();
+  Result<void> createOrVerifySchema();
+  Result<void> prepareStatements();
+  Result<void> writeStaged(const Staged& staged);
+  Result<StatementPtr> prepare(const char* sql) const;
+  Result<void> exec(const char* sql, const char* what);
+  Error sqliteError(const std::string& what) const;
+
+  const std::string path_;
+  // Declared before the statements: members are destroyed in reverse order,
+  // and every statement must be finalized before the connection closes.
+  DbPtr db_;
+  StatementPtr put_;
+  StatementPtr delete_;
+  StatementPtr begin_;
+  StatementPtr commit_;
+  StatementPtr rollback_;
+  StatementPtr select_all_;
+
+  /** Serializes use of db_ (commit, loadAll). */
+  mutable std::mutex db_mutex_;
+  mutable std::mutex staged_mutex_;
+  Staged staged_;  ///< guarded by staged_mutex_
+  std::function<void()> before_commit_hook_;
+};
+
+}  // namespace qos::manager

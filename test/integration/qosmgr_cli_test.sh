@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# qosmgr and qosctl as real processes over ZeroMQ on loopback: grants,
+# alternates, denials and their exit codes, bad input, an unreachable
+# manager, and recovery after kill -9 (every reservation and every class's
+# remaining capacity the same after restart).  Needs no root.
+set -uo pipefail
+
+QOSMGR="${QOSMGR:?path to qosmgr}"
+QOSCTL="${QOSCTL:?path to qosctl}"
+work="$(mktemp -d /tmp/qosmgr-test.XXXXXX)"
+mgr_pid=""
+failures=0
+
+cleanup() {
+  if [[ -n "$mgr_pid" ]] && kill -0 "$mgr_pid" 2>/dev/null; then
+    kill -TERM "$mgr_pid" 2>/dev/null
+    wait "$mgr_pid" 2>/dev/null
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+pass() { echo "PASS: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port="$(free_port)"
+endpoint="tcp://127.0.0.1:$port"
+
+cat >"$work/qosmgr.toml" <<TOML
+[manager]
+listen = "$endpoint"
+state = "$work/state.db"
+lease = "600s"
+
+[[network]]
+name = "lan-a"
+prefixes = ["198.18.1.0/24", "2001:db8:a::/48"]
+class_enabled = true
+classes = { EF = { dscp = 46, capacity = "2mbit" }, AF41 = { dscp = 34, capacity = "20mbit" }, BE = { dscp = 0 } }
+
+[[network]]
+name = "wan"
+class_enabled = true
+classes = { EF = { dscp = 40, capacity = "10mbit" }, AF41 = { dscp = 26, capacity = "50mbit" }, BE = { dscp = 0 } }
+
+[[network]]
+name = "lan-b"
+prefixes = ["198.19.1.0/24"]
+class_enabled = false
+
+[[link]]
+between = ["lan-a", "wan"]
+[[link]]
+between = ["wan", "lan-b"]
+
+[[sla]]
+name = "carrier-x"
+network = "wan"
+classes = { EF = { rate = "1mbit" }, AF41 = { rate = "10mbit" } }
+
+[[application]]
+name = "voip"
+match = { proto = "udp", dport = "16384-32767" }
+default = { class = "EF", rate = "100kbit", burst = "10kB" }
+alternates = [ { class = "AF41", rate = "100kbit", burst = "10kB" } ]
+
+[[application]]
+name = "video"
+default = { class = "AF41", rate = "4mbit", burst = "64kB" }
+alternates = [ { class = "AF41", rate = "1500kbit", burst = "32kB" }, { class = "AF41", rate = "500kbit", burst = "16kB" } ]
+TOML
+
+start_mgr() {
+  "$QOSMGR" --config "$work/qosmgr.toml" >>"$work/qosmgr.log" 2>&1 &
+  mgr_pid=$!
+  for _ in $(seq 1 100); do
+    if "$QOSCTL" --endpoint "$endpoint" --timeout 200 stats >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "qosmgr did not come up:"; cat "$work/qosmgr.log"
+  return 1
+}
+
+ctl() { "$QOSCTL" --endpoint "$endpoint" --timeout 3000 "$@"; }
+json_field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d' + sys.argv[1]))" "$1"; }
+
+expect_exit() {
+  local want="$1" what="$2"
+  shift 2
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  if [[ "$got" == "$want" ]]; then pass "$what (exit $got)"; else
+    fail "$what: exit $got, wanted $want"; cat "$work/out" "$work/err"; fi
+}
+
+"$QOSMGR" --config "$work/qosmgr.toml" --check-config >/dev/null && pass "--check-config accepts the example" || fail "--check-config"
+start_mgr || exit 1
+
+# A second manager on the same state file is refused.
+timeout 5 "$QOSMGR" --config "$work/qosmgr.toml" >"$work/second.log" 2>&1
+rc=$?
+[[ $rc == 1 ]] && grep -q "another qosmgr" "$work/second.log" && pass "second qosmgr on the same state is refused" \
+  || fail "second qosmgr: exit $rc: $(cat "$work/second.log")"
+
+# Default profile: EF, DSCP of lan-a (the first class-enabled network).
+out="$(ctl --json request --app voip --src 198.18.1.10:40000 --dst 198.19.1.20:20000 --proto udp)"
+rc=$?
+[[ $rc == 0 ]] && pass "voip granted (exit 0)" || fail "voip request exit $rc"
+[[ "$(json_field '["dscp"]' <<<"$out")" == 46 ]] && pass "DSCP 46 from lan-a" || fail "dscp: $out"
+[[ "$(json_field '["path"]' <<<"$out")" == "['lan-a', 'wan', 'lan-b']" ]] && pass "path lan-a -> wan -> lan-b" || fail "path: $out"
+first_id="$(json_field '["flow_id"]' <<<"$out")"
+
+# The SLA holds EF to 1 mbit over the wan: 10 voip flows, then the alternate (AF41).
+for i in $(seq 1 9); do ctl request --app voip --src 198.18.1.10:$((40000 + i)) --dst 198.19.1.20:20000 --proto udp >/dev/null; done
+out="$(ctl --json request --app voip --src 198.18.1.10:40100 --dst 198.19.1.20:20000 --proto udp)"
+[[ "$(json_field '["profile_index"]' <<<"$out")" == 1 && "$(json_field '["dscp"]' <<<"$out")" == 34 ]] \
+  && pass "11th voip flow falls back to AF41, DSCP 34" || fail "alternate: $out"
+
+# Identified by its ports without --app.
+out="$(ctl --json request --src 198.18.1.11:5000 --dst 198.19.1.20:16500 --proto udp)"
+[[ "$(json_field '["app"]' <<<"$out")" == voip ]] && pass "application identified by match" || fail "identify: $out"
+
+# Video: AF41 carrier-x 10 mbit minus what is reserved; 4mbit, then alternates, then denied.
+ctl request --app video --src 198.18.1.20:1 --dst 198.19.1.30:2 --proto tcp >/dev/null
+ctl request --app video --src 198.18.1.20:3 --dst 198.19.1.30:4 --proto tcp >/dev/null
+for i in $(seq 1 6); do ctl request --app video --src 198.18.1.21:$i --dst 198.19.1.30:2 --proto tcp >/dev/null 2>&1; done
+expect_exit 3 "video denied once carrier-x AF41 is full" ctl request --app video --src 198.18.1.22:1 --dst 198.19.1.30:2 --proto tcp
+grep -q "carrier-x\|lan-a\|wan" "$work/err" && pass "denial names the refusing network or SLA" || fail "denial message: $(cat "$work/err")"
+
+# Bad input and an unreachable manager.
+expect_exit 2 "bad address" ctl request --app voip --src 198.18.1.300 --dst 198.19.1.20 --proto udp
+expect_exit 2 "bad protocol" ctl request --app voip --src 198.18.1.10 --dst 198.19.1.20 --proto icmp
+expect_exit 2 "unknown command" ctl frobnicate
+expect_exit 2 "release of an unknown flow" ctl release 999999
+expect_exit 3 "unknown application is denied" ctl request --app nosuch --src 198.18.1.10:1 --dst 198.19.1.20:2 --proto udp
+start=$(date +%s%N)
+expect_exit 1 "unreachable manager" "$QOSCTL" --endpoint "tcp://127.0.0.1:$(free_port)" --timeout 500 flows
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+(( elapsed_ms < 3000 )) && pass "unreachable answered in ${elapsed_ms} ms (timeout 500 ms)" || fail "unreachable took ${elapsed_ms} ms"
+
+# Tables.
+ctl networks >"$work/networks.txt" && grep -q "carrier-x" "$work/networks.txt" && grep -q "AVAILABLE" "$work/networks.txt" \
+  && pass "qosctl networks shows capacity, reserved, available" || fail "networks table: $(cat "$work/networks.txt")"
+ctl appliances | grep -q "no appliances" && pass "qosctl appliances (none yet)" || fail "appliances"
+expect_exit 0 "release" ctl release "$first_id"
+
+# kill -9, restart: same reservations, same remaining capacity.
+ctl --json flows | /usr/bin/python3 -c 'import json,sys; print(json.dumps(sorted(json.load(sys.stdin)["flows"], key=lambda f: f["flow_id"]), sort_keys=True))' >"$work/flows.before"
+ctl --json networks >"$work/net.before"
+n_before="$(/usr/bin/python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$work/flows.before")"
+kill -9 "$mgr_pid"; wait "$mgr_pid" 2>/dev/null; mgr_pid=""
+start_mgr || exit 1
+ctl --json flows | /usr/bin/python3 -c 'import json,sys; print(json.dumps(sorted(json.load(sys.stdin)["flows"], key=lambda f: f["flow_id"]), sort_keys=True))' >"$work/flows.after"
+ctl --json networks >"$work/net.after"
+cmp -s "$work/flows.before" "$work/flows.after" && pass "all $n_before reservations back after kill -9" || { fail "flows differ after restart"; diff "$work/flows.before" "$work/flows.after" | head; }
+cmp -s "$work/net.before" "$work/net.after" && pass "every class's remaining capacity the same after kill -9" || { fail "capacity differs after restart"; diff "$work/net.before" "$work/net.after" | head; }
+# A new grant after restart gets a fresh flow id.
+out="$(ctl --json request --app voip --src 198.18.1.99:1 --dst 198.19.1.20:20000 --proto udp)"
+new_id="$(json_field '["flow_id"]' <<<"$out")"
+/usr/bin/python3 -c "import json,sys; ids=[f['flow_id'] for f in json.load(open(sys.argv[1]))]; sys.exit(0 if int(sys.argv[2]) > max(ids) else 1)" "$work/flows.after" "$new_id" \
+  && pass "flow ids keep increasing after restart ($new_id)" || fail "flow id $new_id reused"
+
+kill -TERM "$mgr_pid"; wait "$mgr_pid"; rc=$?; mgr_pid=""
+[[ $rc == 0 ]] && pass "SIGTERM: clean stop" || fail "qosmgr exit $rc on SIGTERM"
+
+echo "qosmgr_cli_test: $failures failure(s)"
+(( failures == 0 ))

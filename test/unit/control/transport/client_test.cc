@@ -1,0 +1,279 @@
+#include "control/transport/client.h"
+
+#include <atomic>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "control/protocol/envelope.h"
+
+namespace qos::control {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+/**
+ * A ROUTER server on its own thread, speaking the envelope.
+ *   Echo:      answers every request at once with its body.
+ *   Silent:    reads requests, never answers.
+ *   HoldFirst: keeps the first request unanswered; when the second comes,
+ *              answers the first (now stale) and then the second.
+ *   Noise:     before each answer sends a frame without the empty delimiter
+ *              and a reply with somebody else's id.
+ */
+class TestServer {
+public:
+  enum class Mode { Echo, Silent, HoldFirst, Noise };
+
+  TestServer(zmq::context_t& context, const std::string& endpoint, Mode mode)
+      : socket_(context, zmq::socket_type::router), mode_(mode) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.bind(endpoint);
+    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+    // The socket moves to the server thread; thread creation is the barrier
+    // ZeroMQ asks for when a socket changes threads.
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~TestServer() {
+    stop_.store(true);
+    thread_.join();
+  }
+
+  const std::string& endpoint() const { return endpoint_; }
+  int requestsSeen() const { return requests_seen_.load(); }
+
+private:
+  using Frames = std::vector<zmq::message_t>;
+
+  void run() {
+    std::optional<Frames> held;
+    while (!stop_.load()) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, milliseconds(10));
+      if ((item.revents & ZMQ_POLLIN) == 0) {
+        continue;
+      }
+      Frames frames;
+      do {
+        zmq::message_t frame;
+        if (!socket_.recv(frame, zmq::recv_flags::dontwait)) {
+          break;
+        }
+        frames.push_back(std::move(frame));
+      } while (frames.back().more());
+      if (frames.size() != 3 || frames[1].size() != 0) {
+        continue;
+      }
+      ++requests_seen_;
+      switch (mode_) {
+        case Mode::Silent:
+          break;
+        case Mode::Echo:
+          answer(frames);
+          break;
+        case Mode::Noise:
+          sendNoise(frames[0]);
+          answer(frames);
+          break;
+        case Mode::HoldFirst:
+          if (!held) {
+            held = std::move(frames);
+          } else {
+            answer(*held);
+            answer(frames);
+          }
+          break;
+      }
+    }
+  }
+
+  void send(const zmq::message_t& identity, const std::string& payload, bool delimiter = true) {
+    socket_.send(zmq::buffer(identity.data(), identity.size()), zmq::send_flags::sndmore);
+    if (delimiter) {
+      socket_.send(zmq::message_t(), zmq::send_flags::sndmore);
+    }
+    socket_.send(zmq::buffer(payload), zmq::send_flags::none);
+  }
+
+  void answer(const Frames& frames) {
+    const std::string bytes = frames[2].to_string();
+    const Result<Request> request = decodeRequest(bytes);
+    Reply reply;
+    if (request) {
+      reply.id = request->id;
+      reply.body = request->body;
+    } else {
+      reply = decodeFailureReply(bytes, request.error());
+    }
+    send(frames[0], encodeReply(reply));
+  }
+
+  void sendNoise(const zmq::message_t& identity) {
+    Reply foreign;
+    foreign.id = "somebody-else-1";
+    foreign.body = json{{"noise", true}};
+    send(identity, encodeReply(foreign), /*delimiter=*/false);
+    send(identity, encodeReply(foreign));
+  }
+
+  zmq::socket_t socket_;
+  const Mode mode_;
+  std::string endpoint_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_seen_{0};
+  std::thread thread_;
+};
+
+/** A loopback TCP endpoint with nobody listening on it. */
+std::string unusedTcpEndpoint(zmq::context_t& context) {
+  zmq::socket_t probe(context, zmq::socket_type::router);
+  probe.set(zmq::sockopt::linger, 0);
+  probe.bind("tcp://127.0.0.1:*");
+  return probe.get(zmq::sockopt::last_endpoint);
+}
+
+class ClientTest : public ::testing::Test {
+protected:
+  zmq::context_t context_{1};
+};
+
+TEST_F(ClientTest, CallRoundTripInproc) {
+  TestServer server(context_, "inproc://echo", TestServer::Mode::Echo);
+  RequestClient client(context_);
+  ASSERT_TRUE(client.connect(server.endpoint(), 2000).ok());
+  for (int i = 0; i < 20; ++i) {
+    const json body = {{"n", i}, {"app", "voip"}};
+    const Result<Reply> reply = client.call("provision", body);
+    ASSERT_TRUE(reply.ok()) << reply.error().message;
+    EXPECT_EQ(reply->status, ReplyStatus::Ok);
+    EXPECT_EQ(reply->body, body);
+  }
+}
+
+TEST_F(ClientTest, CallRoundTripOverTcpWithOwnContext) {
+  TestServer server(context_, "tcp://127.0.0.1:*", TestServer::Mode::Echo);
+  RequestClient client;
+  ASSERT_TRUE(client.connect(server.endpoint(), 2000).ok());
+  const Result<Reply> reply = client.call("flows", json::object());
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_EQ(reply->status, ReplyStatus::Ok);
+  EXPECT_TRUE(reply->body.empty());
+}
+
+/** Calls once with @p timeout_ms and checks the error and how long it took. */
+void expectTimeout(RequestClient& client, int timeout_ms) {
+  const SteadyClock::time_point start = SteadyClock::now();
+  const Result<Reply> reply = client.call("provision", json{{"x", 1}});
+  const auto elapsed = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - start);
+  ASSERT_FALSE(reply.ok());
+  const std::string expected =
+      "no reply from " + client.endpoint() + " within " + std::to_string(timeout_ms) + " ms";
+  EXPECT_EQ(reply.error().message.rfind(expected, 0), 0U) << reply.error().message;
+  EXPECT_GE(elapsed.count(), timeout_ms - 5);
+  EXPECT_LT(elapsed.count(), timeout_ms + 1000) << "the deadline must hold";
+}
+
+TEST_F(ClientTest, TimesOutWhenNoServerListens) {
+  RequestClient client(context_);
+  ASSERT_TRUE(client.connect(unusedTcpEndpoint(context_), 200).ok());
+  expectTimeout(client, 200);
+  expectTimeout(client, 200);  // And again: nothing got stuck in the socket.
+}
+
+TEST_F(ClientTest, TimesOutWhenServerNeverAnswers) {
+  TestServer server(context_, "inproc://silent", TestServer::Mode::Silent);
+  RequestClient client(context_);
+  ASSERT_TRUE(client.connect(server.endpoint(), 150).ok());
+  expectTimeout(client, 150);
+  EXPECT_EQ(server.requestsSeen(), 1);
+}
+
+TEST_F(ClientTest, StaleReplyFromTimedOutCallIsIgnored) {
+  TestServer server(context_, "inproc://hold", TestServer::Mode::HoldFirst);
+  RequestClient client(context_);
+  ASSERT_TRUE(client.connect(server.endpoint(), 150).ok());
+  const Result<Reply> first = client.call("provision", json{{"n", 1}});
+  ASSERT_FALSE(first.ok());
+  // The server now answers the first call, then the second: the client must
+  // skip the late answer and return the one for its current call.
+  const Result<Reply> second = client.call("provision", json{{"n", 2}});
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  EXPECT_EQ(second->body, json({{"n", 2}}));
+}
+
+TEST_F(ClientTest, ForeignRepliesAndMalformedFramesAreSkipped) {
+  TestServer server(context_, "inproc://noise", TestServer::Mode::Noise);
+  RequestClient client(context_);
+  ASSERT_TRUE(client.connect(server.endpoint(), 2000).ok());
+  const Result<Reply> reply = client.call("provision", json{{"n", 3}});
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_EQ(reply->body, json({{"n", 3}}));
+}
+
+TEST_F(ClientTest, CallRawDeliversGarbageAndReturnsTheErrorReply) {
+  TestServer server(context_, "inproc://raw", TestServer::Mode::Echo);
+  RequestClient client(context_);
+  ASSERT_TRUE(client.connect(server.endpoint(), 2000).ok());
+  const Result<Reply> reply = client.callRaw("this is not json");
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_EQ(reply->status, ReplyStatus::Error);
+  EXPECT_EQ(reply->error.code, "bad_json");
+  EXPECT_EQ(reply->id, "");
+
+  const Result<Reply> versioned = client.callRaw(R"({"v":3,"type":"provision","id":"mine"})");
+  ASSERT_TRUE(versioned.ok()) << versioned.error().message;
+  EXPECT_EQ(versioned->id, "mine");
+  EXPECT_EQ(versioned->error.code, "bad_version");
+}
+
+TEST_F(ClientTest, CallRawSkipsLateRepliesToEarlierCalls) {
+  TestServer server(context_, "inproc://hold-raw", TestServer::Mode::HoldFirst);
+  RequestClient client(context_);
+  ASSERT_TRUE(client.connect(server.endpoint(), 150).ok());
+  ASSERT_FALSE(client.call("provision", json{{"n", 1}}).ok());
+  const Result<Reply> reply = client.callRaw(R"({"v":1,"type":"stats","id":"raw-1"})");
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_EQ(reply->id, "raw-1");
+}
+
+TEST_F(ClientTest, RefusesMisuseWithoutThrowing) {
+  RequestClient unconnected(context_);
+  const Result<Reply> reply = unconnected.call("stats", json::object());
+  ASSERT_FALSE(reply.ok());
+  EXPECT_NE(reply.error().message.find("not connected"), std::string::npos);
+
+  RequestClient client(context_);
+  EXPECT_FALSE(client.connect("no-such-transport://x", 100).ok());
+  EXPECT_FALSE(client.connect("inproc://x", 0).ok());
+
+  TestServer server(context_, "inproc://big", TestServer::Mode::Echo);
+  ASSERT_TRUE(client.connect(server.endpoint(), 1000).ok());
+  const Result<Reply> too_big =
+      client.call("provision", json{{"blob", std::string(kMaxMessageBytes, 'x')}});
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_NE(too_big.error().message.find("exceeds the limit"), std::string::npos);
+  EXPECT_EQ(server.requestsSeen(), 0);
+}
+
+TEST_F(ClientTest, MovedClientKeepsWorking) {
+  TestServer server(context_, "inproc://move", TestServer::Mode::Echo);
+  RequestClient client(context_);
+  ASSERT_TRUE(client.connect(server.endpoint(), 2000).ok());
+  RequestClient moved = std::move(client);
+  const Result<Reply> reply = moved.call("stats", json{{"k", "v"}});
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_EQ(reply->body, json({{"k", "v"}}));
+}
+
+}  // namespace
+}  // namespace qos::control

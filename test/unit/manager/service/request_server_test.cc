@@ -1,0 +1,214 @@
+// RequestServer in-process: a real ROUTER socket on loopback TCP, driven by
+// RequestClient, including every kind of bad message a client can send.
+#include "manager/service/request_server.h"
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <zmq.hpp>
+
+#include "control/transport/client.h"
+#include "manager/config/manager_config.h"
+#include "manager/topology/topology.h"
+
+namespace qos::manager {
+namespace {
+
+using control::ReplyStatus;
+using nlohmann::json;
+
+constexpr const char* kConfig = R"(
+[manager]
+listen = "tcp://127.0.0.1:0"
+lease = "60s"
+[[network]]
+name = "lan-a"
+prefixes = ["198.18.1.0/24"]
+class_enabled = true
+classes = { EF = { dscp = 46, capacity = "300kbit" }, AF41 = { dscp = 34, capacity = "1mbit" } }
+[[network]]
+name = "lan-b"
+prefixes = ["198.19.1.0/24"]
+class_enabled = false
+[[link]]
+between = ["lan-a", "lan-b"]
+[[application]]
+name = "voip"
+match = { proto = "udp", dport = "16384-32767" }
+default = { class = "EF", rate = "100kbit", burst = "10kB" }
+alternates = [ { class = "AF41", rate = "100kbit", burst = "10kB" } ]
+)";
+
+// A server on an ephemeral port, served from a thread, with a clock the test moves.
+class ServerFixture : public ::testing::Test {
+protected:
+  void SetUp() override {
+    // Pick a free port: bind, read it back, close.
+    {
+      zmq::context_t ctx;
+      zmq::socket_t probe(ctx, zmq::socket_type::router);
+      probe.set(zmq::sockopt::linger, 0);
+      probe.bind("tcp://127.0.0.1:*");
+      endpoint_ = probe.get(zmq::sockopt::last_endpoint);
+    }
+    auto cfg = parseManagerConfig(kConfig, "server_test.toml");
+    ASSERT_TRUE(cfg.ok()) << cfg.error().message;
+    config_ = *cfg;
+    config_.listen = endpoint_;
+    topology_ = std::make_unique<Topology>(config_);
+    engine_ = std::make_unique<AdmissionEngine>(config_, *topology_);
+    server_ = std::make_unique<RequestServer>(config_, *engine_, nullptr, nullptr,
+                                              [this] { return now_ms_.load(); });
+    ASSERT_TRUE(server_->bind().ok());
+    thread_ = std::thread([this] { server_->run(stop_); });
+    ASSERT_TRUE(client_.connect(endpoint_, 2000).ok());
+  }
+  void TearDown() override {
+    stop_ = true;
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+
+  json provision(uint16_t sport) {
+    return {{"app", "voip"},    {"src", "198.18.1.10"},
+            {"sport", sport},   {"dst", "198.19.1.20"},
+            {"dport", 20000},   {"proto", "udp"},
+            {"client", "test"}, {"request_id", "r-" + std::to_string(sport)}};
+  }
+
+  std::string endpoint_;
+  ManagerConfig config_;
+  std::unique_ptr<Topology> topology_;
+  std::unique_ptr<AdmissionEngine> engine_;
+  std::unique_ptr<RequestServer> server_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> now_ms_{1'000'000};
+  std::thread thread_;
+  control::RequestClient client_;
+};
+
+TEST_F(ServerFixture, ProvisionFallsBackThenDenies) {
+  // EF 300kbit: three flows at 100kbit; then AF41 1mbit: ten more; then denied.
+  for (uint16_t i = 0; i < 3; ++i) {
+    auto r = client_.call("provision", provision(static_cast<uint16_t>(40000 + i)));
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->status, ReplyStatus::Ok) << r->error.message;
+    EXPECT_EQ(r->body["dscp"], 46);
+  }
+  for (uint16_t i = 3; i < 13; ++i) {
+    auto r = client_.call("provision", provision(static_cast<uint16_t>(40000 + i)));
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, ReplyStatus::Ok) << r->error.message;
+    EXPECT_EQ(r->body["dscp"], 34);
+    EXPECT_EQ(r->body["profile_index"], 1);
+  }
+  auto denied = client_.call("provision", provision(50000));
+  ASSERT_TRUE(denied.ok());
+  EXPECT_EQ(denied->status, ReplyStatus::Denied);
+  EXPECT_EQ(denied->error.code, "no_capacity");
+  EXPECT_NE(denied->error.message.find("lan-a"), std::string::npos) << denied->error.message;
+
+  auto networks = client_.call("networks", json::object());
+  ASSERT_TRUE(networks.ok());
+  ASSERT_EQ(networks->status, ReplyStatus::Ok);
+  ASSERT_TRUE(networks->body["classes"].is_array());
+  auto flows = client_.call("flows", json::object());
+  ASSERT_TRUE(flows.ok());
+  EXPECT_EQ(flows->body["flows"].size(), 13u);
+}
+
+TEST_F(ServerFixture, RetryReturnsTheSameGrantAndReleaseFrees) {
+  json body = provision(40000);
+  body["client"] = "host-a";
+  body["request_id"] = "r-1";
+  auto first = client_.call("provision", body);
+  auto again = client_.call("provision", body);
+  ASSERT_TRUE(first.ok() && again.ok());
+  ASSERT_EQ(first->status, ReplyStatus::Ok);
+  EXPECT_EQ(first->body["flow_id"], again->body["flow_id"]);
+  EXPECT_EQ(again->body["retried"], true);
+  EXPECT_EQ(engine_->flowCount(), 1u);
+
+  auto released = client_.call("release", {{"flow_id", first->body["flow_id"]}});
+  ASSERT_TRUE(released.ok());
+  EXPECT_EQ(released->status, ReplyStatus::Ok);
+  EXPECT_EQ(engine_->flowCount(), 0u);
+  auto twice = client_.call("release", {{"flow_id", first->body["flow_id"]}});
+  ASSERT_TRUE(twice.ok());
+  EXPECT_EQ(twice->status, ReplyStatus::Error);
+  EXPECT_EQ(twice->error.code, "unknown_flow");
+}
+
+TEST_F(ServerFixture, LeasesLapseAndRefreshExtends) {
+  auto a = client_.call("provision", provision(40000));
+  auto b = client_.call("provision", provision(40001));
+  ASSERT_TRUE(a.ok() && b.ok());
+  now_ms_ += 50'000;
+  auto refreshed = client_.call("refresh", {{"flow_id", b->body["flow_id"]}, {"lease", 60}});
+  ASSERT_TRUE(refreshed.ok());
+  ASSERT_EQ(refreshed->status, ReplyStatus::Ok) << refreshed->error.message;
+  now_ms_ += 20'000;  // a: 70 s old, lapsed; b: refreshed 20 s ago
+  for (int i = 0; i < 50 && engine_->flowCount() != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(engine_->flowCount(), 1u);
+  EXPECT_TRUE(engine_->flow(b->body["flow_id"].get<uint64_t>()).has_value());
+}
+
+TEST_F(ServerFixture, BadMessagesGetErrorRepliesAndTheServerLivesOn) {
+  struct Case {
+    std::string payload;
+    std::string code;
+  };
+  const Case cases[] = {
+      {"{not json", "bad_json"},
+      {R"({"v":2,"type":"ping","id":"x","body":{}})", "bad_version"},
+      {R"({"v":1,"type":"ping","body":{}})", "bad_envelope"},
+      {R"([1,2,3])", "bad_envelope"},
+      {R"({"v":1,"type":"launch_missiles","id":"x","body":{}})", "unknown_type"},
+      {R"({"v":1,"type":"provision","id":"x","body":{"src":"nope"}})", "bad_request"},
+      {R"({"v":1,"type":"release","id":"x","body":{"flow_id":"seven"}})", "bad_request"},
+      {std::string(100'000, '['), "too_large"},
+      {std::string(5'000, '[') + std::string(5'000, ']'), "too_deep"},
+      {"{\"v\":1,\"type\":\"ping\",\"id\":\"x\",\"body\":{\"pad\":\"" + std::string(70'000, 'a') +
+           "\"}}",
+       "too_large"},
+  };
+  for (const Case& c : cases) {
+    auto r = client_.callRaw(c.payload);
+    ASSERT_TRUE(r.ok()) << "no reply for " << c.code << ": " << r.error().message;
+    EXPECT_EQ(r->status, ReplyStatus::Error);
+    EXPECT_EQ(r->error.code, c.code) << r->error.message;
+  }
+  // Wrong framing from a raw DEALER (no empty delimiter): answered, not fatal.
+  zmq::context_t ctx;
+  zmq::socket_t raw(ctx, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.set(zmq::sockopt::rcvtimeo, 2000);
+  raw.connect(endpoint_);
+  raw.send(zmq::str_buffer("a"), zmq::send_flags::sndmore);
+  raw.send(zmq::str_buffer("b"), zmq::send_flags::none);
+  zmq::message_t frame;
+  ASSERT_TRUE(raw.recv(frame));  // the empty delimiter
+  ASSERT_TRUE(raw.recv(frame));
+  EXPECT_NE(frame.to_string().find("bad_envelope"), std::string::npos) << frame.to_string();
+  // A frame over the hard cap (1 MiB) makes libzmq drop that peer; others are unaffected.
+  zmq::socket_t huge(ctx, zmq::socket_type::dealer);
+  huge.set(zmq::sockopt::linger, 0);
+  huge.connect(endpoint_);
+  huge.send(zmq::message_t(), zmq::send_flags::sndmore);
+  huge.send(zmq::message_t(std::string(2 << 20, 'x')), zmq::send_flags::none);
+
+  auto ping = client_.call("ping", json::object());
+  ASSERT_TRUE(ping.ok()) << ping.error().message;
+  EXPECT_EQ(ping->status, ReplyStatus::Ok);
+  auto ok = client_.call("provision", provision(40000));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, ReplyStatus::Ok);
+}
+
+}  // namespace
+}  // namespace qos::manager

@@ -1,0 +1,448 @@
+#include "manager/store/reservation_store.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "control/common/ip_prefix.h"
+
+namespace qos::manager {
+namespace {
+
+Grant makeGrant(uint64_t flow_id) {
+  Grant grant;
+  grant.flow_id = flow_id;
+  grant.application = "app-" + std::to_string(flow_id % 7);
+  grant.profile_index = flow_id % 3;
+  grant.profile = Profile{"EF", 64'000 + flow_id, 1500};
+  grant.flow.src = *parseIpAddress("198.18.1.10");
+  grant.flow.dst = *parseIpAddress("198.19.1.20");
+  grant.flow.src_port = static_cast<uint16_t>(flow_id % 65536);
+  grant.flow.dst_port = 5004;
+  grant.flow.protocol = 17;
+  grant.bidirectional = flow_id % 2 == 0;
+  grant.dscp = 46;
+  if (grant.bidirectional) {
+    grant.reverse_dscp = 46;
+    grant.reverse_path = {"site-b", "wan", "site-a"};
+  }
+  grant.path = {"site-a", "wan", "site-b"};
+  grant.meter = MeterParams{8'000 + flow_id, 1500, 1500};
+  grant.expires_at_ms = 1'700'000'000'000ULL + flow_id;
+  grant.client_id = "host-a";
+  grant.request_id = "r-" + std::to_string(flow_id);
+  return grant;
+}
+
+/** Runs SQL on the store's file through a separate connection, as an operator or a fault would. */
+void rawSql(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  char* message = nullptr;
+  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &message);
+  EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (message != nullptr ? message : "");
+  sqlite3_free(message);
+  sqlite3_close(db);
+}
+
+class ReservationStoreTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    std::string dir_template = ::testing::TempDir() + "reservation_store_test.XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template.data()), nullptr) << std::strerror(errno);
+    dir_ = dir_template;
+    path_ = dir_ + "/store.db";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<ReservationStore> openOrDie() {
+    Result<std::unique_ptr<ReservationStore>> store = ReservationStore::open(path_);
+    EXPECT_TRUE(store.ok()) << store.error().message;
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+
+  std::vector<Grant> loadOrDie(const ReservationStore& store) {
+    Result<std::vector<Grant>> grants = store.loadAll();
+    EXPECT_TRUE(grants.ok()) << grants.error().message;
+    return grants.ok() ? std::move(*grants) : std::vector<Grant>{};
+  }
+
+  std::string dir_;
+  std::string path_;
+};
+
+TEST_F(ReservationStoreTest, PutCommitLoadAcrossReopen) {
+  {
+    auto store = openOrDie();
+    ASSERT_NE(store, nullptr);
+    EXPECT_TRUE(loadOrDie(*store).empty());
+    store->stagePut(makeGrant(3));
+    store->stagePut(makeGrant(1));
+    store->stagePut(makeGrant(2));
+    EXPECT_EQ(store->stagedCount(), 3U);
+    // Staged is not stored.
+    EXPECT_TRUE(loadOrDie(*store).empty());
+    ASSERT_TRUE(store->commit().ok());
+    EXPECT_EQ(store->stagedCount(), 0U);
+    EXPECT_TRUE(std::filesystem::exists(path_ + "-wal")) << "the store runs in WAL mode";
+  }
+  auto store = openOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(loadOrDie(*store), (std::vector<Grant>{makeGrant(1), makeGrant(2), makeGrant(3)}));
+}
+
+TEST_F(ReservationStoreTest, PutReplacesAndDeleteRemoves) {
+  auto store = openOrDie();
+  ASSERT_NE(store, nullptr);
+  for (uint64_t id = 1; id <= 5; ++id) {
+    store->stagePut(makeGrant(id));
+  }
+  ASSERT_TRUE(store->commit().ok());
+
+  Grant refreshed = makeGrant(2);
+  refreshed.expires_at_ms += 60'000;
+  store->stagePut(refreshed);
+  store->stageDelete(4);
+  store->stageDelete(99);  // Not stored: no error.
+  store->stagePut(makeGrant(6));
+  store->stageDelete(6);  // Last change for a flow wins.
+  EXPECT_EQ(store->stagedCount(), 4U);
+  ASSERT_TRUE(store->commit().ok());
+
+  EXPECT_EQ(loadOrDie(*store),
+            (std::vector<Grant>{makeGrant(1), refreshed, makeGrant(3), makeGrant(5)}));
+  EXPECT_TRUE(store->commit().ok()) << "nothing staged is fine";
+}
+
+TEST_F(ReservationStoreTest, GroupCommitOfTenThousandPuts) {
+  constexpr uint64_t kCount = 10'000;
+  auto store = openOrDie();
+  ASSERT_NE(store, nullptr);
+  std::vector<Grant> expected;
+  for (uint64_t id = 1; id <= kCount; ++id) {
+    expected.push_back(makeGrant(id));
+    store->stagePut(expected.back());
+  }
+  EXPECT_EQ(store->stagedCount(), kCount);
+  ASSERT_TRUE(store->commit().ok());
+  store.reset();
+  store = openOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(loadOrDie(*store), expected);
+}
+
+TEST_F(ReservationStoreTest, FailedCommitRollsBackWholeBatchAndDropsIt) {
+  auto store = openOrDie();
+  ASSERT_NE(store, nullptr);
+  store->stagePut(makeGrant(1));
+  ASSERT_TRUE(store->commit().ok());
+
+  // A fault in the middle of the batch: writing flow 666 fails.
+  rawSql(path_,
+         "CREATE TRIGGER fail_666 BEFORE INSERT ON grants WHEN NEW.flow_id = 666 "
+         "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+  for (uint64_t id = 600; id <= 700; ++id) {
+    store->stagePut(makeGrant(id));
+  }
+  store->stageDelete(1);
+  const Result<void> failed = store->commit();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.error().message.find("flow 666"), std::string::npos) << failed.error().message;
+  EXPECT_NE(failed.error().message.find("injected failure"), std::string::npos)
+      << failed.error().message;
+  EXPECT_EQ(store->stagedCount(), 0U) << "a failed batch is dropped, not retried";
+  EXPECT_EQ(loadOrDie(*store), std::vector<Grant>{makeGrant(1)}) << "nothing of it was kept";
+
+  // The store is usable again at once.
+  store->stagePut(makeGrant(2));
+  ASSERT_TRUE(store->commit().ok());
+  EXPECT_EQ(loadOrDie(*store), (std::vector<Grant>{makeGrant(1), makeGrant(2)}));
+}
+
+TEST_F(ReservationStoreTest, InMemoryStore) {
+  for (const std::string path : {"", ":memory:"}) {
+    Result<std::unique_ptr<ReservationStore>> store = ReservationStore::open(path);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    (*store)->stagePut(makeGrant(9));
+    ASSERT_TRUE((*store)->commit().ok());
+    EXPECT_EQ(loadOrDie(**store), std::vector<Grant>{makeGrant(9)});
+  }
+}
+
+TEST_F(ReservationStoreTest, FullRangeOfFlowIdsAndTimes) {
+  auto store = openOrDie();
+  ASSERT_NE(store, nullptr);
+  Grant high = makeGrant(1);
+  high.flow_id = UINT64_MAX;
+  high.expires_at_ms = UINT64_MAX;
+  Grant low = makeGrant(0);
+  store->stagePut(high);
+  store->stagePut(low);
+  ASSERT_TRUE(store->commit().ok());
+  EXPECT_EQ(loadOrDie(*store), (std::vector<Grant>{low, high}));
+}
+
+TEST_F(ReservationStoreTest, RefusesNewerSchema) {
+  ASSERT_NE(openOrDie(), nullptr);
+  rawSql(path_, "UPDATE schema_version SET version = 2");
+  const Result<std::unique_ptr<ReservationStore>> store = ReservationStore::open(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_NE(store.error().message.find("schema version 2, newer"), std::string::npos)
+      << store.error().message;
+}
+
+TEST_F(ReservationStoreTest, RefusesForeignFiles) {
+  rawSql(path_, "CREATE TABLE accounts (id INTEGER)");
+  const Result<std::unique_ptr<ReservationStore>> foreign = ReservationStore::open(path_);
+  ASSERT_FALSE(foreign.ok());
+  EXPECT_NE(foreign.error().message.find("not a qosmgr reservation store"), std::string::npos)
+      << foreign.error().message;
+
+  const std::string text_file = dir_ + "/notes.txt";
+  std::ofstream(text_file) << "these are not the pages you are looking for\n"
+                           << std::string(4096, 'x');
+  const Result<std::unique_ptr<ReservationStore>> text = ReservationStore::open(text_file);
+  ASSERT_FALSE(text.ok());
+  EXPECT_NE(text.error().message.find(text_file), std::string::npos) << text.error().message;
+
+  const Result<std::unique_ptr<ReservationStore>> missing_dir =
+      ReservationStore::open(dir_ + "/no/such/dir/store.db");
+  EXPECT_FALSE(missing_dir.ok());
+}
+
+TEST_F(ReservationStoreTest, UnreadableRowIsAnErrorNamingTheFlow) {
+  {
+    auto store = openOrDie();
+    ASSERT_NE(store, nullptr);
+    for (uint64_t id = 1; id <= 9; ++id) {
+      store->stagePut(makeGrant(id));
+    }
+    ASSERT_TRUE(store->commit().ok());
+  }
+  struct Case {
+    const char* sql;
+    const char* expected;
+  };
+  for (const Case& c : {
+           Case{"UPDATE grants SET grant_json = '{not json' WHERE flow_id = 5",
+                "flow 5: stored grant is not valid JSON"},
+           Case{"UPDATE grants SET grant_json = json_set(grant_json, '$.dscp', 99) "
+                "WHERE flow_id = 5",
+                "flow 5: stored grant is unreadable: dscp: "},
+           Case{"UPDATE grants SET grant_json = json_set(grant_json, '$.flow_id', 6) "
+                "WHERE flow_id = 5",
+                "flow 5: stored grant disagrees with its row"},
+           Case{"UPDATE grants SET expires_at_ms = 'soon' WHERE flow_id = 5",
+                "flow 5: stored row has columns of the wrong type"},
+       }) {
+    const std::string saved = dir_ + "/saved.db";
+    std::filesystem::copy_file(path_, saved, std::filesystem::copy_options::overwrite_existing);
+    rawSql(path_, c.sql);
+    auto store = openOrDie();
+    ASSERT_NE(store, nullptr);
+    const Result<std::vector<Grant>> grants = store->loadAll();
+    ASSERT_FALSE(grants.ok()) << c.sql;
+    EXPECT_NE(grants.error().message.find(c.expected), std::string::npos) << grants.error().message;
+    store.reset();
+    std::filesystem::copy_file(saved, path_, std::filesystem::copy_options::overwrite_existing);
+  }
+}
+
+// Crash tests: a child process commits, then dies inside a further batch.
+// The parent reopens the file and must find exactly what was committed.
+
+enum class Death { Killed, Exited };
+
+/** Reads from @p fd until @p word has been seen; false on EOF first. */
+bool readUntil(int fd, const std::string& word, std::string& seen) {
+  char buffer[256];
+  while (seen.find(word) == std::string::npos) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return false;
+    }
+    seen.append(buffer, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+void writeAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      _exit(10);
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+/**
+ * In the child: commits flows 1..n_committed in batches of 100, reports
+ * "committed", then stages a large batch (replacing, deleting and adding
+ * flows, enough to spill uncommitted pages into the WAL) and dies just before
+ * its COMMIT.  Never returns.
+ */
+[[noreturn]] void childCommitsThenDies(const std::string& path, uint64_t n_committed, Death death,
+                                       int report_fd) {
+  Result<std::unique_ptr<ReservationStore>> opened = ReservationStore::open(path);
+  if (!opened) {
+    _exit(2);
+  }
+  ReservationStore& store = **opened;
+  for (uint64_t id = 1; id <= n_committed; ++id) {
+    store.stagePut(makeGrant(id));
+    if (id % 100 == 0 || id == n_committed) {
+      if (!store.commit()) {
+        _exit(3);
+      }
+    }
+  }
+  writeAll(report_fd, "committed\n");
+  store.setBeforeCommitHookForTest([death, report_fd] {
+    writeAll(report_fd, "writing\n");
+    if (death == Death::Exited) {
+      _exit(0);
+    }
+    while (true) {
+      pause();  // Until the parent's SIGKILL.
+    }
+  });
+  for (uint64_t id = 1; id <= n_committed; id += 2) {
+    Grant changed = makeGrant(id);
+    changed.expires_at_ms += 1;
+    store.stagePut(changed);
+  }
+  for (uint64_t id = 2; id <= n_committed; id += 4) {
+    store.stageDelete(id);
+  }
+  for (uint64_t id = n_committed + 1; id <= n_committed + 10'000; ++id) {
+    store.stagePut(makeGrant(id));
+  }
+  static_cast<void>(store.commit());
+  _exit(4);  // The hook never lets commit() return.
+}
+
+void runCrashTest(const std::string& path, Death death) {
+  constexpr uint64_t kCommitted = 1'000;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0) << std::strerror(errno);
+  if (child == 0) {
+    close(fds[0]);
+    childCommitsThenDies(path, kCommitted, death, fds[1]);
+  }
+  close(fds[1]);
+  std::string seen;
+  const bool committed = readUntil(fds[0], "committed\n", seen);
+  const bool writing = committed && readUntil(fds[0], "writing\n", seen);
+  if (death == Death::Killed && writing) {
+    ASSERT_EQ(kill(child, SIGKILL), 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  close(fds[0]);
+  ASSERT_TRUE(committed && writing) << "child status " << status << ", said: " << seen;
+  if (death == Death::Killed) {
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+  } else {
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  }
+
+  Result<std::unique_ptr<ReservationStore>> store = ReservationStore::open(path);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  Result<std::vector<Grant>> grants = (*store)->loadAll();
+  ASSERT_TRUE(grants.ok()) << grants.error().message;
+  std::vector<Grant> expected;
+  for (uint64_t id = 1; id <= kCommitted; ++id) {
+    expected.push_back(makeGrant(id));
+  }
+  EXPECT_EQ(grants->size(), expected.size());
+  EXPECT_TRUE(*grants == expected) << "exactly the committed grants, none of the dead batch";
+}
+
+TEST_F(ReservationStoreTest, CrashBySigkillMidBatchKeepsExactlyTheCommitted) {
+  runCrashTest(path_, Death::Killed);
+}
+
+TEST_F(ReservationStoreTest, ExitMidBatchKeepsExactlyTheCommitted) {
+  runCrashTest(path_, Death::Exited);
+}
+
+/**
+ * SIGKILL at an arbitrary moment while a child commits batch after batch:
+ * every batch is on disk whole or not at all, and every batch the child was
+ * told about (commit() returned ok before it reported) is there.
+ */
+TEST_F(ReservationStoreTest, SigkillAtAnyMomentLeavesWholeBatches) {
+  constexpr uint64_t kBatch = 50;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    Result<std::unique_ptr<ReservationStore>> opened = ReservationStore::open(path_);
+    if (!opened) {
+      _exit(2);
+    }
+    for (uint64_t batch = 0;; ++batch) {
+      for (uint64_t i = 0; i < kBatch; ++i) {
+        (*opened)->stagePut(makeGrant(batch * kBatch + i + 1));
+      }
+      if (!(*opened)->commit()) {
+        _exit(3);
+      }
+      writeAll(fds[1], std::to_string(batch) + "\n");
+    }
+  }
+  close(fds[1]);
+  std::string seen;
+  ASSERT_TRUE(readUntil(fds[0], "\n20\n", seen)) << seen;
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  // Everything the child reported before it died; the last whole line is the
+  // last batch whose commit() had returned ok.
+  readUntil(fds[0], "\x01never\x01", seen);
+  close(fds[0]);
+  const size_t last_newline = seen.rfind('\n');
+  ASSERT_NE(last_newline, std::string::npos);
+  const size_t line_start = seen.rfind('\n', last_newline - 1);
+  const size_t number_start = line_start == std::string::npos ? 0 : line_start + 1;
+  const uint64_t last_reported =
+      std::stoull(seen.substr(number_start, last_newline - number_start));
+
+  Result<std::unique_ptr<ReservationStore>> store = ReservationStore::open(path_);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  Result<std::vector<Grant>> grants = (*store)->loadAll();
+  ASSERT_TRUE(grants.ok()) << grants.error().message;
+  ASSERT_EQ(grants->size() % kBatch, 0U) << "a batch is all or nothing";
+  ASSERT_GE(grants->size(), (last_reported + 1) * kBatch) << "every reported batch survives";
+  for (size_t i = 0; i < grants->size(); ++i) {
+    ASSERT_EQ((*grants)[i], makeGrant(i + 1));
+  }
+}
+
+}  // namespace
+}  // namespace qos::manager
