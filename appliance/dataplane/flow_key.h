@@ -13,7 +13,7 @@ namespace qos::appliance {
 
 enum class IpFamily : uint8_t { None = 0, V4 = 4, V6 = 6 };
 
-struct alignas(8) FlowKey {  // rte_hash_crc reads it 8 bytes at a time
+struct alignas(8) FlowKey {            // rte_hash_crc reads it 8 bytes at a time
   std::array<uint8_t, 16> src_addr{};  ///< network byte order; IPv4 uses bytes 0..3
   std::array<uint8_t, 16> dst_addr{};  ///< network byte order; IPv4 uses bytes 0..3
   uint16_t src_port = 0;               ///< host byte order; 0 when the packet has no ports
