@@ -291,7 +291,7 @@ std::string_view malformedReasonName(MalformedReason reason) {
 }
 
 ParseStatus parsePacket(std::span<const uint8_t> frame, ParsedPacket& out) noexcept {
-  // Start clean: a key is hashed and compared as 40 raw bytes, so nothing
+  // Start clean: a key is hashed and compared as 48 raw bytes, so nothing
   // from the previous packet may survive in it.
   out = ParsedPacket{};
 

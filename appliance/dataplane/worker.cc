@@ -36,6 +36,49 @@ inline Decision actionFor(const PacketAction& action, uint8_t flow_dscp, DropRea
   return Decision{};
 }
 
+using MatchCounts = std::array<uint16_t, kMatchKinds>;
+
+/** A packet of an admitted flow: meter, count, and the action for its color. */
+inline Decision decideFlow(FlowEntry& e, const MeterProfile* profiles, uint64_t now_tsc,
+                           uint16_t ip_len_bytes) noexcept {
+  QOS_ASSERT(e.dscp != kPoisonedDscp, "a flow entry is read after its grace period");
+  const Color color = meterPacket(e, profiles, now_tsc, ip_len_bytes);
+  e.last_seen_tsc.set(now_tsc);
+  if (color == Color::Green) [[likely]] {
+    e.green_counts.pkts.add(1);
+    e.green_counts.bytes.add(ip_len_bytes);
+    return Decision{e.dscp, false, DropReason::Count};
+  }
+  PacketCounts& counts = e.counts(color);
+  counts.pkts.add(1);
+  counts.bytes.add(ip_len_bytes);
+  if (color == Color::Yellow) {
+    return actionFor(e.yellow, e.dscp, DropReason::MeterYellow);
+  }
+  return actionFor(e.red, e.dscp, DropReason::MeterRed);
+}
+
+/** A packet of no admitted flow: the first class rule that matches, else the trust policy. */
+inline Decision decideByPolicy(const PolicySnapshot& policy, const ParsedPacket& p,
+                               MatchCounts& n_matched) noexcept {
+  for (const ClassMatcher& rule : policy.classes) {
+    if (rule.matches(p)) {
+      ++n_matched[static_cast<size_t>(MatchKind::Class)];
+      return actionFor(rule.action, kKeepDscp, DropReason::ClassPolicy);
+    }
+  }
+  ++n_matched[static_cast<size_t>(MatchKind::Unmatched)];
+  switch (policy.unmatched) {
+    case UnmatchedPolicy::Remark:
+      return Decision{policy.default_dscp, false, DropReason::Count};
+    case UnmatchedPolicy::Trust:
+      break;
+    case UnmatchedPolicy::Drop:
+      return Decision{kKeepDscp, true, DropReason::Unmatched};
+  }
+  return Decision{};
+}
+
 inline void idleSleep(uint32_t sleep_us) {
   timespec ts{0, static_cast<long>(sleep_us) * 1000};
   nanosleep(&ts, nullptr);
@@ -81,10 +124,16 @@ int Worker::run() noexcept {
 void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const WorkerQueue& queue,
                           rte_mbuf** pkts, uint16_t n_pkts) noexcept {
   PortCounters& pc = counters_[queue.rx_port];
-  std::array<ParsedPacket, kBurstSize> parsed;
+  // Per-port counts of this burst, added to pc once, before the packets leave.
+  MatchCounts n_matched{};
+  std::array<uint16_t, kDropReasons> n_drops{};
+  uint16_t n_non_ip = 0;
+  uint16_t n_remarked = 0;
+  std::array<ParsedPacket, kBurstSize>& parsed = parsed_;
   std::array<Decision, kBurstSize> decision;
-  std::array<FlowEntry*, kBurstSize> entry{};
+  std::array<FlowEntry*, kBurstSize> entry;   // set for the IP packets, in stage 1
   std::array<uint16_t, kBurstSize> ip_index;  // burst positions of the IP packets
+  std::array<uint32_t, kBurstSize> len;  // frame lengths: after tx_burst the mbufs are not ours
   uint16_t n_ip = 0;
   uint64_t rx_bytes = 0;
 
@@ -97,16 +146,18 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
       rte_prefetch0(rte_pktmbuf_mtod(pkts[i + kPrefetchOffset], void*));
     }
     rte_mbuf* m = pkts[i];
-    rx_bytes += rte_pktmbuf_pkt_len(m);
+    len[i] = rte_pktmbuf_pkt_len(m);
+    rx_bytes += len[i];
     decision[i] = Decision{};
     const std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*),
                                          rte_pktmbuf_data_len(m));
     switch (parsePacket(frame, parsed[i])) {
       case ParseStatus::Ip:
         ip_index[n_ip++] = i;
+        entry[i] = nullptr;
         break;
       case ParseStatus::NotIp:
-        pc.non_ip_pkts.add(1);
+        ++n_non_ip;
         break;
       case ParseStatus::Malformed:
         pc.malformed[static_cast<size_t>(parsed[i].malformed)].add(1);
@@ -121,11 +172,12 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
 
   // Stage 2: admitted flows, one bulk lookup per wildcard mask in use, most
   // specific first; a packet found under one mask is not looked up again.
-  const uint8_t masks = shared_.flows->activeMasks();
+  // Each entry found is prefetched: stage 3 reads its one hot line first.
+  const FlowTable& flows = *shared_.flows;
+  const uint8_t masks = flows.activeMasks();
   if (masks != 0 && n_ip != 0) {
     std::array<uint16_t, kBurstSize> pending = ip_index;
     uint16_t n_pending = n_ip;
-    std::array<FlowKey, kBurstSize> masked;
     std::array<const void*, kBurstSize> keys;
     std::array<FlowEntry*, kBurstSize> found;
     for (const uint8_t mask : kMaskProbeOrder) {
@@ -136,16 +188,17 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
         if (mask == 0) {
           keys[j] = &parsed[pending[j]].key;  // the parser leaves wildcard_mask at 0
         } else {
-          masked[j] = parsed[pending[j]].key;
-          applyMask(masked[j], mask);
-          keys[j] = &masked[j];
+          masked_[j] = parsed[pending[j]].key;
+          applyMask(masked_[j], mask);
+          keys[j] = &masked_[j];
         }
       }
-      const uint64_t hits = shared_.flows->lookupBulk(keys.data(), n_pending, found.data());
+      const uint64_t hits = flows.lookupBulk(keys.data(), n_pending, found.data());
       uint16_t still = 0;
       for (uint16_t j = 0; j < n_pending; ++j) {
         if ((hits >> j) & 1u) {
           entry[pending[j]] = found[j];
+          rte_prefetch0(found[j]);
         } else {
           pending[still++] = pending[j];
         }
@@ -155,51 +208,16 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
   }
 
   // Stage 3: decide and mark.
+  const MeterProfile* profiles = flows.profiles();
   for (uint16_t k = 0; k < n_ip; ++k) {
     const uint16_t i = ip_index[k];
     const ParsedPacket& p = parsed[i];
     Decision d;
     if (FlowEntry* e = entry[i]) {
-      pc.matched[static_cast<size_t>(MatchKind::Flow)].add(1);
-      const Color color = meterPacket(*e, now_tsc, p.l3_length);
-      e->pkts[static_cast<size_t>(color)].add(1);
-      e->bytes[static_cast<size_t>(color)].add(p.l3_length);
-      e->last_seen_tsc.set(now_tsc);
-      switch (color) {
-        case Color::Green:
-          d = Decision{e->dscp, false, DropReason::Count};
-          break;
-        case Color::Yellow:
-          d = actionFor(e->yellow, e->dscp, DropReason::MeterYellow);
-          break;
-        default:
-          d = actionFor(e->red, e->dscp, DropReason::MeterRed);
-          break;
-      }
+      ++n_matched[static_cast<size_t>(MatchKind::Flow)];
+      d = decideFlow(*e, profiles, now_tsc, p.l3_length);
     } else {
-      const ClassMatcher* match = nullptr;
-      for (const ClassMatcher& rule : policy.classes) {
-        if (rule.matches(p)) {
-          match = &rule;
-          break;
-        }
-      }
-      if (match != nullptr) {
-        pc.matched[static_cast<size_t>(MatchKind::Class)].add(1);
-        d = actionFor(match->action, kKeepDscp, DropReason::ClassPolicy);
-      } else {
-        pc.matched[static_cast<size_t>(MatchKind::Unmatched)].add(1);
-        switch (policy.unmatched) {
-          case UnmatchedPolicy::Remark:
-            d = Decision{policy.default_dscp, false, DropReason::Count};
-            break;
-          case UnmatchedPolicy::Trust:
-            break;
-          case UnmatchedPolicy::Drop:
-            d = Decision{kKeepDscp, true, DropReason::Unmatched};
-            break;
-        }
-      }
+      d = decideByPolicy(policy, p, n_matched);
     }
     if (!d.drop && d.dscp != kKeepDscp && d.dscp != p.dscp) {
       uint8_t* ip = rte_pktmbuf_mtod_offset(pkts[i], uint8_t*, p.l3_offset);
@@ -208,39 +226,51 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
       } else {
         setDscpIpv6(ip, d.dscp);
       }
-      pc.remarked_pkts.add(1);
+      ++n_remarked;
     }
     decision[i] = d;
   }
 
   // Stage 4: transmit what passes on the peer port; free and count the rest.
   std::array<rte_mbuf*, kBurstSize> tx;
-  std::array<uint32_t, kBurstSize> tx_len;  // read now: after tx_burst the mbufs are not ours
+  uint64_t dropped_bytes = 0;
   std::array<rte_mbuf*, kBurstSize> dropped;
   uint16_t n_tx = 0;
   uint16_t n_dropped = 0;
   for (uint16_t i = 0; i < n_pkts; ++i) {
     if (decision[i].drop) {
-      pc.drops[static_cast<size_t>(decision[i].reason)].add(1);
+      ++n_drops[static_cast<size_t>(decision[i].reason)];
+      dropped_bytes += len[i];
       dropped[n_dropped++] = pkts[i];
     } else {
-      tx_len[n_tx] = rte_pktmbuf_pkt_len(pkts[i]);
       tx[n_tx++] = pkts[i];
     }
   }
   if (n_dropped != 0) {
     rte_pktmbuf_free_bulk(dropped.data(), n_dropped);
   }
+  // Counted before the packets leave, so whoever sees them out sees them counted.
+  for (size_t kind = 0; kind < kMatchKinds; ++kind) {
+    pc.matched[kind].add(n_matched[kind]);
+  }
+  pc.non_ip_pkts.add(n_non_ip);
+  pc.remarked_pkts.add(n_remarked);
+  if (n_dropped != 0) {
+    for (size_t reason = 0; reason < kDropReasons; ++reason) {
+      pc.drops[reason].add(n_drops[reason]);
+    }
+  }
   if (n_tx == 0) {
     return;
   }
   const uint16_t sent = rte_eth_tx_burst(queue.tx_port, queue.tx_queue, tx.data(), n_tx);
-  uint64_t tx_bytes = 0;
-  for (uint16_t i = 0; i < sent; ++i) {
-    tx_bytes += tx_len[i];
+  // What TX refused is still ours to read; what it took is not.
+  uint64_t unsent_bytes = 0;
+  for (uint16_t i = sent; i < n_tx; ++i) {
+    unsent_bytes += rte_pktmbuf_pkt_len(tx[i]);
   }
   pc.tx_pkts.add(sent);
-  pc.tx_bytes.add(tx_bytes);
+  pc.tx_bytes.add(rx_bytes - dropped_bytes - unsent_bytes);
   if (sent < n_tx) {
     pc.drops[static_cast<size_t>(DropReason::TxFull)].add(n_tx - sent);
     rte_pktmbuf_free_bulk(&tx[sent], n_tx - sent);

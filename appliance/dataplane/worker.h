@@ -9,7 +9,11 @@
 //
 // A Worker owns its queues and counters; nothing in it is written by another
 // core.  It never allocates, locks, logs or makes a system call per packet.
-// Counters are per ingress port and summed by the control thread on read.
+// Counters are per ingress port and summed by the control thread on read; a
+// burst's counts are gathered in locals and added once per burst.  What a
+// packet of an admitted flow touches in the flow table: two hash buckets and
+// a key slot (rte_hash), then one cache line of its FlowEntry, prefetched as
+// soon as the lookup returns (flow_table.h).
 #pragma once
 
 #include <array>
@@ -75,6 +79,11 @@ private:
   WorkerShared shared_;
   std::vector<WorkerQueue> queues_;
   std::array<PortCounters, kMaxPorts> counters_;
+  // Scratch for processBurst(), kept here rather than on its stack so that
+  // it is not zeroed on every burst (both types have member initializers)
+  // and stays at one address, in L1.  Every element is written before it is read.
+  std::array<ParsedPacket, kBurstSize> parsed_;
+  std::array<FlowKey, kBurstSize> masked_;  ///< keys with a wildcard mask applied
 };
 
 }  // namespace qos::appliance

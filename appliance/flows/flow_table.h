@@ -1,21 +1,57 @@
 // FlowTable: the admitted flows, looked up by every worker on every packet and
 // changed by the control thread while the workers run.
 //
+// Memory layout (why it is shaped like this: one packet, as few cache lines):
+//  - Entries live in one array of FlowEntry, allocated from DPDK memory once,
+//    at create(): capacity slots for the installed flows plus as many again
+//    as the RCU defer queue holds, for entries still in their grace period.
+//    The rte_hash's data pointer points into that array.  A free list of
+//    slots, kept by the control thread alone, replaces new/delete per flow.
+//  - A FlowEntry's first cache line holds everything a green packet reads
+//    and writes (DSCP, meter kind, actions, profile index, meter state, green
+//    counters, last-seen time); yellow and red counters are on the second.
+//  - Meter profiles (rte_meter_*_profile, immutable once made) live in a
+//    second fixed array, shared: flows with equal meter parameters share one
+//    profile, so a few distinct profiles stay in L1/L2 however many flows
+//    use them.  Each profile is reference-counted by the control thread.
+//    At most min(entry slots, 65536) distinct profiles; add() fails beyond.
+//  - Cost: 128 bytes per entry slot, 64 per profile slot, all allocated up
+//    front: about 170 MB for 1M flows, on top of the rte_hash's own ~90 MB.
+//  - The 48-byte keys are hashed inline by the worker (flowKeyHash, CRC32C,
+//    the same function the rte_hash was created with), and rte_hash compares
+//    them with its 48-byte vector compare.
+//
 // Concurrency contract (read before changing anything here):
 //  - Writers: only the control thread (the EAL main lcore) calls add(),
-//    remove(), reclaim() and forEach().  There is exactly one writer.
+//    remove(), reclaim() and forEach().  There is exactly one writer.  The
+//    free lists, the profile reference counts and the profile index are its
+//    own and are never read by a worker.
 //  - Readers: worker lcores call lookupBulk() and use the FlowEntry pointers
-//    it returns until their next rte_rcu_qsbr_quiescent() call, never later.
+//    it returns, and the profiles those entries name, until their next
+//    rte_rcu_qsbr_quiescent() call, never later.
 //  - The rte_hash is created with RW_CONCURRENCY_LF: lookups take no lock and
-//    are never blocked by a writer.  A removed key's slot and its FlowEntry
-//    are not freed at once: they go on an RCU defer queue and are freed only
-//    after every worker has reported a quiescent state (rte_rcu_qsbr), so no
-//    worker can read freed memory.  A replaced rule's old entry goes the same
-//    way.  reclaim() frees what is due; the control thread calls it often.
-//  - FlowEntry fields above `meter` are immutable after add().  The meter
-//    state and per-color counters are written by the worker that receives the
-//    flow.  With several workers, RSS must keep each flow on one queue (it
-//    does for a 5-tuple hash); the table does not arbitrate between workers.
+//    are never blocked by a writer.  A new entry (and its profile) is fully
+//    written before rte_hash_add_key_data() publishes it (a release store).
+//  - A removed key's hash slot and its FlowEntry slot are not freed at once:
+//    they go on an RCU defer queue and are freed only after every worker has
+//    reported a quiescent state (rte_rcu_qsbr), so no worker can read a slot
+//    after it is reused.  A replaced rule's old entry goes the same way.
+//    reclaim() frees what is due; the control thread calls it often.  When a
+//    slot is freed, in the defer queue's callback, the entry's reference to
+//    its profile is dropped; a profile slot whose count reaches 0 goes back
+//    on the profile free list, so it too is rewritten only after the grace
+//    period of the last entry that named it.
+//  - Freed entry slots are poisoned (0xDB, unmetered, dscp kPoisonedDscp)
+//    before they go on the free list.  A worker that read one anyway, after
+//    its grace period, would find an impossible DSCP (0xDB; on the wire its
+//    low six bits, 27): debug builds assert on it in the worker, and the
+//    pipeline churn test looks for DSCP 27 in its output.  (Entries are DPDK
+//    memory, so ASan cannot see such a read.)
+//  - FlowEntry fields other than the meter state and the counters are
+//    immutable after add().  The meter state and per-color counters are
+//    written by the worker that receives the flow.  With several workers, RSS
+//    must keep each flow on one queue (it does for a 5-tuple hash); the table
+//    does not arbitrate between workers.
 //  - Not guaranteed: a packet in flight during add() or remove() may see the
 //    old or the new state; a rule replaced by add() starts with a full bucket.
 //
@@ -27,12 +63,17 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <map>
 #include <memory>
-#include <span>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include <rte_hash.h>
+#include <rte_hash_crc.h>
 #include <rte_meter.h>
 #include <rte_rcu_qsbr.h>
 
@@ -65,36 +106,112 @@ inline void applyMask(FlowKey& key, uint8_t mask) noexcept {
   }
 }
 
-/** An admitted flow, as the data plane sees it.  Three cache lines. */
+/**
+ * The flow table's hash of a key: CRC32C over its six 8-byte words, seed 0.
+ * The rte_hash is created with this very function, so a worker may hash keys
+ * itself and look them up with rte_hash_lookup_with_hash_bulk_data().
+ * CRC32C is linear: keys that differ in a few bits only (sequential test
+ * addresses) can share buckets, which rte_hash's 8-slot buckets, second
+ * candidate bucket and extension table absorb.
+ */
+inline uint32_t flowKeyHash(const FlowKey& key) noexcept {
+  static_assert(sizeof(FlowKey) == 6 * sizeof(uint64_t), "six words, written out below");
+  std::array<uint64_t, 6> words;
+  std::memcpy(words.data(), &key, sizeof(FlowKey));
+  // Written out: a loop of six is not unrolled at -O2, and then each word
+  // pays for rte_hash_crc_8byte()'s check of which CRC instruction to use.
+  uint32_t hash = rte_hash_crc_8byte(words[0], 0);
+  hash = rte_hash_crc_8byte(words[1], hash);
+  hash = rte_hash_crc_8byte(words[2], hash);
+  hash = rte_hash_crc_8byte(words[3], hash);
+  hash = rte_hash_crc_8byte(words[4], hash);
+  return rte_hash_crc_8byte(words[5], hash);
+}
+
+/** How a flow is metered. */
+enum class MeterKind : uint8_t {
+  None,   ///< not metered: every packet is green
+  Srtcm,  ///< RFC 2697
+  Trtcm,  ///< RFC 2698
+};
+
+/** An immutable meter profile, shared by every flow with the same parameters.  One cache line. */
+union alignas(64) MeterProfile {
+  rte_meter_srtcm_profile srtcm;
+  rte_meter_trtcm_profile trtcm;
+};
+
+/** Index of a profile in a FlowTable's profile table. */
+using ProfileIndex = uint16_t;
+/** At most this many distinct meter profiles: ProfileIndex has 16 bits. */
+inline constexpr uint32_t kMaxMeterProfiles = 65536;
+
+/** The DSCP a poisoned (freed) entry carries: impossible, DSCP has six bits. */
+inline constexpr uint8_t kPoisonedDscp = 0xDB;
+
+/** Packets and their IP bytes. */
+struct PacketCounts {
+  RelaxedCounter pkts;
+  RelaxedCounter bytes;  ///< IP bytes (IPv4 total length; IPv6 40 + payload)
+};
+
+/** An admitted flow, as the data plane sees it.  Two cache lines; a green packet touches one. */
 struct alignas(64) FlowEntry {
-  // Immutable after add() -------------------------------------------------
-  uint8_t dscp = 0;      ///< DSCP for green packets
-  bool metered = false;  ///< false: every packet is green
-  MeterMode mode = MeterMode::Srtcm;
-  PacketAction yellow;  ///< what yellow packets get
-  PacketAction red;     ///< what red packets get
+  // First line: everything a green packet reads or writes. -----------------
+  // Written only by the worker that receives the flow.
   union {
-    rte_meter_srtcm_profile srtcm;
-    rte_meter_trtcm_profile trtcm;
-  } profile{};
-  // Written only by the worker that receives the flow ----------------------
-  alignas(64) union {
     rte_meter_srtcm srtcm;
     rte_meter_trtcm trtcm;
-  } meter{};
-  std::array<RelaxedCounter, kColors> pkts;   ///< packets by color
-  std::array<RelaxedCounter, kColors> bytes;  ///< IP bytes by color
-  RelaxedCounter last_seen_tsc;               ///< TSC of the last packet
-  FlowKey key;                                ///< the key it is stored under
+  } meter{};                     ///< token buckets, per meter_kind
+  PacketCounts green_counts;     ///< green packets
+  RelaxedCounter last_seen_tsc;  ///< TSC of the last packet
+  // Immutable after add().
+  ProfileIndex profile = 0;  ///< the table's meter profile, when metered
+  uint8_t dscp = 0;          ///< DSCP for green packets
+  MeterKind meter_kind = MeterKind::None;
+  PacketAction yellow;  ///< what yellow packets get
+  PacketAction red;     ///< what red packets get
+  // Second line: colors a policed flow sees less often. ---------------------
+  alignas(64) PacketCounts yellow_counts;  ///< yellow packets
+  PacketCounts red_counts;                 ///< red packets
+
+  /** Counters of one color. */
+  PacketCounts& counts(Color color) noexcept {
+    return color == Color::Green    ? green_counts
+           : color == Color::Yellow ? yellow_counts
+                                    : red_counts;
+  }
+  const PacketCounts& counts(Color color) const noexcept {
+    return const_cast<FlowEntry*>(this)->counts(color);
+  }
 };
+static_assert(offsetof(FlowEntry, red) + sizeof(PacketAction) <= 64,
+              "everything a green packet touches is in the first cache line");
+static_assert(offsetof(FlowEntry, yellow_counts) == 64 && sizeof(FlowEntry) == 128,
+              "the cold counters fill the second line");
+static_assert(std::is_trivially_destructible_v<FlowEntry>, "slots are reused without destruction");
 
 /** Builds the table key of a rule (with its wildcard mask). */
 FlowKey flowKeyOf(const FlowRule& rule);
 
+/**
+ * Meter profile for a rule's meter, as rte_meter wants it.  Fails if rte_meter
+ * refuses the parameters (the config loader already checked the obvious).
+ */
+Result<void> configureMeterProfile(const MeterConfig& meter, MeterProfile& profile);
+
+/**
+ * Sets up an entry's meter: kind, actions, profile index and full buckets.
+ * @param profile the profile @p index names (configureMeterProfile() made it)
+ */
+void configureMeter(const MeterConfig& meter, ProfileIndex index, const MeterProfile& profile,
+                    FlowEntry& entry);
+
 class FlowTable {
 public:
   /**
-   * Creates an empty table.
+   * Creates an empty table.  All of its memory (hash, entries, profiles) is
+   * allocated here, once.
    * @param name      unique among DPDK objects (used for the rte_hash name)
    * @param capacity  flows it can hold
    * @param socket_id NUMA socket for the table memory
@@ -117,14 +234,21 @@ public:
   /** Rules installed now. */
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
   uint32_t capacity() const { return capacity_; }
-  /** Calls f(const FlowEntry&) for every installed flow. */
+  /** Distinct meter profiles in use now (by installed or not yet reclaimed entries). */
+  uint32_t profileCount() const { return static_cast<uint32_t>(profile_index_.size()); }
+  /** Calls f(entry), or f(key, entry) if f takes both, for every installed flow. */
   template <typename F>
   void forEach(F&& f) const {
     const void* key = nullptr;
     void* data = nullptr;
     uint32_t next = 0;
     while (rte_hash_iterate(hash_, &key, &data, &next) >= 0) {
-      f(*static_cast<const FlowEntry*>(data));
+      const auto& entry = *static_cast<const FlowEntry*>(data);
+      if constexpr (std::is_invocable_v<F, const FlowKey&, const FlowEntry&>) {
+        f(*static_cast<const FlowKey*>(key), entry);
+      } else {
+        f(entry);
+      }
     }
   }
 
@@ -133,30 +257,46 @@ public:
   /** Bit m set: some installed rule uses wildcard mask m. */
   uint8_t activeMasks() const noexcept { return active_masks_.load(std::memory_order_acquire); }
 
+  /** The profile table: entry.profile indexes it.  Fixed for the table's lifetime. */
+  const MeterProfile* profiles() const noexcept { return profiles_; }
+
   /**
-   * Looks up to RTE_HASH_LOOKUP_BULK_MAX keys at once.
-   * @param keys     keys to look up (already masked)
+   * Looks up to RTE_HASH_LOOKUP_BULK_MAX keys at once, hashing them here.
+   * @param keys     keys to look up (already masked), each a const FlowKey*
    * @param entries  out: entries[i] is valid where bit i of the result is set
    * @return a bit mask of the keys found
    */
   uint64_t lookupBulk(const void** keys, uint32_t n_keys, FlowEntry** entries) const noexcept {
+    std::array<hash_sig_t, RTE_HASH_LOOKUP_BULK_MAX> hashes;
+    for (uint32_t i = 0; i < n_keys; ++i) {
+      hashes[i] = flowKeyHash(*static_cast<const FlowKey*>(keys[i]));
+    }
     uint64_t hits = 0;
-    rte_hash_lookup_bulk_data(hash_, keys, n_keys, &hits, reinterpret_cast<void**>(entries));
+    rte_hash_lookup_with_hash_bulk_data(hash_, keys, hashes.data(), n_keys, &hits,
+                                        reinterpret_cast<void**>(entries));
     return hits;
   }
 
 private:
   struct Deferred {
     int32_t key_position;  ///< slot to free in the hash, or -1 for a replaced entry
-    uint32_t reserved;
-    FlowEntry* entry;
+    uint32_t entry_index;  ///< slot to free in entries_
   };
+  /** What makes two meter profiles the same: mode, rates and burst sizes. */
+  using ProfileKey = std::array<uint64_t, 5>;
 
   FlowTable() = default;
   static void freeDeferred(void* table, void* elements, unsigned n);
-  void deferFree(int32_t key_position, FlowEntry* entry);
+  void deferFree(int32_t key_position, uint32_t entry_index);
+  void releaseEntry(uint32_t entry_index);
+  bool takeEntry(uint32_t& entry_index);
+  Result<ProfileIndex> acquireProfile(const MeterConfig& meter);
+  void releaseProfile(ProfileIndex index);
   void noteMaskAdded(uint8_t mask);
   void noteMaskRemoved(uint8_t mask);
+  uint32_t indexOf(const void* entry) const {
+    return static_cast<uint32_t>(static_cast<const FlowEntry*>(entry) - entries_);
+  }
 
   rte_hash* hash_ = nullptr;
   rte_rcu_qsbr* qsbr_ = nullptr;
@@ -165,12 +305,17 @@ private:
   std::atomic<uint32_t> size_{0};  // written by the control thread, read by metrics
   std::array<uint32_t, kMaskCount> mask_rules_{};
   std::atomic<uint8_t> active_masks_{0};
-};
 
-/**
- * Meter profile for a rule, as rte_meter wants it.  Fails if rte_meter
- * refuses the parameters (the config loader already checked the obvious).
- */
-Result<void> configureMeterProfile(const MeterConfig& meter, FlowEntry& entry);
+  FlowEntry* entries_ = nullptr;        ///< n_entries_ slots, DPDK memory (rte_free)
+  uint32_t n_entries_ = 0;              ///< capacity_ + the defer queue's size
+  std::vector<uint32_t> free_entries_;  ///< free slots of entries_ (a stack)
+
+  MeterProfile* profiles_ = nullptr;                  ///< n_profiles_ slots, DPDK memory
+  uint32_t n_profiles_ = 0;                           ///< min(n_entries_, kMaxMeterProfiles)
+  std::vector<ProfileIndex> free_profiles_;           ///< free slots of profiles_ (a stack)
+  std::vector<uint32_t> profile_refs_;                ///< entries naming each profile
+  std::vector<ProfileKey> profile_keys_;              ///< parameters of each profile in use
+  std::map<ProfileKey, ProfileIndex> profile_index_;  ///< profiles in use, by parameters
+};
 
 }  // namespace qos::appliance

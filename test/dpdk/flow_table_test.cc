@@ -126,6 +126,71 @@ TEST_F(FlowTableTest, FullTableRefusesAndRecoversAfterRemove) {
   EXPECT_TRUE(t.add(rule(17, 1, 2000, 46)).ok());
 }
 
+TEST_F(FlowTableTest, FlowsWithEqualMetersShareOneProfile) {
+  FlowTable& t = make(1024);
+  appliance::MeterConfig gold;
+  gold.cir_bytes_per_sec = 125'000;
+  gold.cbs_bytes = 16'000;
+  gold.ebs_bytes = 16'000;
+  appliance::MeterConfig silver = gold;
+  silver.cir_bytes_per_sec = 62'500;
+  for (uint16_t i = 0; i < 100; ++i) {
+    FlowRule r = rule(17, 1, static_cast<uint16_t>(i + 1), 46);
+    r.meter = i % 2 == 0 ? gold : silver;
+    // Actions are per flow: they do not make a profile of their own.
+    r.meter->red = appliance::PacketAction{appliance::PacketAction::Kind::Remark,
+                                           static_cast<uint8_t>(i % 64)};
+    ASSERT_TRUE(t.add(r).ok()) << i;
+  }
+  EXPECT_EQ(t.profileCount(), 2u);
+  FrameSpec even;
+  even.src_port = 1;
+  even.dst_port = 1;
+  FrameSpec odd = even;
+  odd.dst_port = 2;
+  const FlowEntry* e = find(t, even);
+  const FlowEntry* o = find(t, odd);
+  ASSERT_NE(e, nullptr);
+  ASSERT_NE(o, nullptr);
+  EXPECT_NE(e->profile, o->profile);
+  EXPECT_EQ(t.profiles()[e->profile].srtcm.cbs, 16'000u);
+  EXPECT_EQ(o->red.dscp, 1);
+
+  // Replacing every silver flow by an unmetered one leaves gold alone; the
+  // silver profile goes once the replaced entries are reclaimed.
+  for (uint16_t i = 1; i < 100; i += 2) {
+    ASSERT_TRUE(t.add(rule(17, 1, static_cast<uint16_t>(i + 1), 10)).ok()) << i;
+  }
+  EXPECT_EQ(t.reclaim(), 0u);
+  EXPECT_EQ(t.profileCount(), 1u);
+  for (uint16_t i = 0; i < 100; ++i) {
+    EXPECT_TRUE(t.remove(appliance::flowKeyOf(rule(17, 1, static_cast<uint16_t>(i + 1), 0))));
+  }
+  EXPECT_EQ(t.reclaim(), 0u);
+  EXPECT_EQ(t.profileCount(), 0u);
+}
+
+TEST_F(FlowTableTest, FreedEntriesArePoisonedAndReused) {
+  FlowTable& t = make(1024);
+  ASSERT_TRUE(t.add(rule(17, 0, 5004, 46)).ok());
+  const FlowEntry* first = find(t, FrameSpec{});
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->dscp, 46);
+  ASSERT_TRUE(t.remove(appliance::flowKeyOf(rule(17, 0, 5004, 0))));
+  // No reader is online, so the grace period is over at once.  The slot is
+  // table memory: reading it here, after the free, is what a worker must
+  // never do, and what the poison would show.
+  EXPECT_EQ(t.reclaim(), 0u);
+  EXPECT_EQ(first->dscp, appliance::kPoisonedDscp);
+  EXPECT_EQ(first->meter_kind, appliance::MeterKind::None);
+  // The slot is reused, fully reset.
+  ASSERT_TRUE(t.add(rule(17, 0, 5004, 34)).ok());
+  const FlowEntry* second = find(t, FrameSpec{});
+  EXPECT_EQ(second, first);
+  EXPECT_EQ(second->dscp, 34);
+  EXPECT_EQ(second->green_counts.pkts.load(), 0u);
+}
+
 TEST_F(FlowTableTest, HoldsOneMillionFlows) {
   constexpr uint32_t kFlows = 1u << 20;
   FlowTable& t = make(kFlows);

@@ -24,6 +24,7 @@ using appliance::Color;
 using appliance::FlowEntry;
 using appliance::MeterConfig;
 using appliance::MeterMode;
+using appliance::MeterProfile;
 
 struct Step {
   uint64_t dt_cycles;
@@ -89,11 +90,13 @@ TEST_P(MeterVersusRfc, Srtcm) {
   cfg.cir_bytes_per_sec = 125'000;  // 1 Mbit/s
   cfg.cbs_bytes = 16'000;
   cfg.ebs_bytes = 8'000;
+  MeterProfile profile;
+  ASSERT_TRUE(appliance::configureMeterProfile(cfg, profile).ok());
   FlowEntry entry;
-  ASSERT_TRUE(appliance::configureMeterProfile(cfg, entry).ok());
+  appliance::configureMeter(cfg, 0, profile, entry);
   const double hz = static_cast<double>(rte_get_tsc_hz());
   const double bytes_per_cycle = static_cast<double>(cfg.cir_bytes_per_sec) / hz;
-  const double tolerance = static_cast<double>(entry.profile.srtcm.cir_bytes_per_period) + 2;
+  const double tolerance = static_cast<double>(profile.srtcm.cir_bytes_per_period) + 2;
 
   uint64_t now = 1'000'000'000;
   entry.meter.srtcm.time = now;
@@ -117,7 +120,7 @@ TEST_P(MeterVersusRfc, Srtcm) {
                            near(tc + add, static_cast<double>(cfg.cbs_bytes), tolerance);
     const Color expected = srtcmReference(tc, te, static_cast<double>(cfg.cbs_bytes),
                                           static_cast<double>(cfg.ebs_bytes), add, s.bytes);
-    const Color got = appliance::meterPacket(entry, now, s.bytes);
+    const Color got = appliance::meterPacket(entry, &profile, now, s.bytes);
     counts[static_cast<size_t>(got)]++;
     if (!ambiguous) {
       ++judged;
@@ -140,13 +143,15 @@ TEST_P(MeterVersusRfc, Trtcm) {
   cfg.pir_bytes_per_sec = 125'000;  // 1 Mbit/s
   cfg.cbs_bytes = 8'000;
   cfg.pbs_bytes = 16'000;
+  MeterProfile profile;
+  ASSERT_TRUE(appliance::configureMeterProfile(cfg, profile).ok());
   FlowEntry entry;
-  ASSERT_TRUE(appliance::configureMeterProfile(cfg, entry).ok());
+  appliance::configureMeter(cfg, 0, profile, entry);
   const double hz = static_cast<double>(rte_get_tsc_hz());
   const double c_per_cycle = static_cast<double>(cfg.cir_bytes_per_sec) / hz;
   const double p_per_cycle = static_cast<double>(cfg.pir_bytes_per_sec) / hz;
-  const double tolerance = static_cast<double>(std::max(entry.profile.trtcm.cir_bytes_per_period,
-                                                        entry.profile.trtcm.pir_bytes_per_period)) +
+  const double tolerance = static_cast<double>(std::max(profile.trtcm.cir_bytes_per_period,
+                                                        profile.trtcm.pir_bytes_per_period)) +
                            2;
 
   uint64_t now = 1'000'000'000;
@@ -167,7 +172,7 @@ TEST_P(MeterVersusRfc, Trtcm) {
     const Color expected =
         trtcmReference(tc, tp, static_cast<double>(cfg.cbs_bytes),
                        static_cast<double>(cfg.pbs_bytes), add_c, add_p, s.bytes);
-    const Color got = appliance::meterPacket(entry, now, s.bytes);
+    const Color got = appliance::meterPacket(entry, &profile, now, s.bytes);
     counts[static_cast<size_t>(got)]++;
     if (!ambiguous) {
       ++judged;
@@ -189,28 +194,31 @@ TEST(Meter, SrtcmWorkedExample) {
   cfg.cir_bytes_per_sec = 1000;
   cfg.cbs_bytes = 2000;
   cfg.ebs_bytes = 1000;
+  MeterProfile profile;
+  ASSERT_TRUE(appliance::configureMeterProfile(cfg, profile).ok());
   FlowEntry entry;
-  ASSERT_TRUE(appliance::configureMeterProfile(cfg, entry).ok());
+  appliance::configureMeter(cfg, 0, profile, entry);
   const uint64_t hz = rte_get_tsc_hz();
   uint64_t t = 10 * hz;
   entry.meter.srtcm.time = t;
-  EXPECT_EQ(appliance::meterPacket(entry, t, 1500), Color::Green);  // C 2000 -> 500
-  EXPECT_EQ(appliance::meterPacket(entry, t, 800), Color::Yellow);  // E 1000 -> 200
-  EXPECT_EQ(appliance::meterPacket(entry, t, 600), Color::Red);     // C 500, E 200
-  EXPECT_EQ(appliance::meterPacket(entry, t, 500), Color::Green);   // C 500 -> 0
-  t += hz;                                                          // +1000 bytes into C
-  EXPECT_EQ(appliance::meterPacket(entry, t, 1200), Color::Red);    // C 1000, E 200
-  EXPECT_EQ(appliance::meterPacket(entry, t, 1000), Color::Green);  // C 1000 -> 0
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 1500), Color::Green);  // C 2000 -> 500
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 800), Color::Yellow);  // E 1000 -> 200
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 600), Color::Red);     // C 500, E 200
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 500), Color::Green);   // C 500 -> 0
+  t += hz;                                                                    // +1000 bytes into C
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 1200), Color::Red);    // C 1000, E 200
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 1000), Color::Green);  // C 1000 -> 0
   t += 3 * hz;  // C fills to 2000, E +1000 -> 1000
-  EXPECT_EQ(appliance::meterPacket(entry, t, 1000), Color::Green);   // C 1000 left
-  EXPECT_EQ(appliance::meterPacket(entry, t, 1000), Color::Green);   // C 0
-  EXPECT_EQ(appliance::meterPacket(entry, t, 1000), Color::Yellow);  // E 0
-  EXPECT_EQ(appliance::meterPacket(entry, t, 64), Color::Red);
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 1000), Color::Green);   // C 1000 left
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 1000), Color::Green);   // C 0
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 1000), Color::Yellow);  // E 0
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, t, 64), Color::Red);
 }
 
 TEST(Meter, UnmeteredFlowIsAlwaysGreen) {
+  const MeterProfile profile{};
   FlowEntry entry;
-  EXPECT_EQ(appliance::meterPacket(entry, 1, 1'000'000), Color::Green);
+  EXPECT_EQ(appliance::meterPacket(entry, &profile, 1, 1'000'000), Color::Green);
 }
 
 }  // namespace
