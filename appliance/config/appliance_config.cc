@@ -1,6 +1,5 @@
 #include "appliance/config/appliance_config.h"
 
-#include <charconv>
 #include <set>
 #include <tuple>
 
@@ -14,46 +13,6 @@ using config::Need;
 using config::Section;
 
 constexpr int64_t kMaxDscp = 63;
-
-bool parseUint(std::string_view text, unsigned& out) {
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
-}
-
-// A port is an integer, or for class rules a range string "1000-2000".
-std::optional<PortRange> readPortRange(Section& s, std::string_view key) {
-  const toml::node* n = s.node(key);
-  if (n == nullptr) {
-    return PortRange{};
-  }
-  if (const auto* i = n->as_integer()) {
-    if (i->get() < 0 || i->get() > 65535) {
-      s.failAt(key, "port must be 0..65535");
-      return std::nullopt;
-    }
-    if (i->get() == 0) {
-      return PortRange{};
-    }
-    const auto port = static_cast<uint16_t>(i->get());
-    return PortRange{port, port};
-  }
-  if (const auto* str = n->as_string()) {
-    const std::string_view text = str->get();
-    const size_t dash = text.find('-');
-    unsigned first = 0;
-    unsigned last = 0;
-    const bool ok = dash == std::string_view::npos ? parseUint(text, first) && (last = first, true)
-                                                   : parseUint(text.substr(0, dash), first) &&
-                                                         parseUint(text.substr(dash + 1), last);
-    if (!ok || first > 65535 || last > 65535 || first > last) {
-      s.failAt(key, "expected a port 0..65535 or a range \"FIRST-LAST\"");
-      return std::nullopt;
-    }
-    return PortRange{static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
-  }
-  s.failAt(key, "expected a port number or a range string \"FIRST-LAST\"");
-  return std::nullopt;
-}
 
 std::optional<IpAddress> readAddress(Section& s, std::string_view key) {
   auto text = s.getString(key, Need::Required);
@@ -211,8 +170,8 @@ void readClass(Section& c, ApplianceConfig& cfg) {
   const auto src = readPrefix(c, "src");
   const auto dst = readPrefix(c, "dst");
   const auto proto = readProtocol(c, "proto");
-  const auto sports = readPortRange(c, "sport");
-  const auto dports = readPortRange(c, "dport");
+  const auto sports = c.getPortRange("sport");
+  const auto dports = c.getPortRange("dport");
   const auto action = readAction(c, "action", PacketAction{}, true);
   if (!c.has("action")) {
     c.fail("action: missing (expected \"trust\", \"remark:N\" or \"drop\")");
@@ -387,7 +346,7 @@ Result<uint8_t> parseProtocol(std::string_view text) {
     return kAnyProtocol;
   }
   unsigned number = 0;
-  if (parseUint(text, number) && number > 0 && number <= 255) {
+  if (parseUnsigned(text, number) && number > 0 && number <= 255) {
     return static_cast<uint8_t>(number);
   }
   return makeError("unknown protocol '" + std::string(text) +
@@ -404,7 +363,7 @@ Result<PacketAction> parsePacketAction(std::string_view text) {
   constexpr std::string_view kRemark = "remark:";
   if (text.starts_with(kRemark)) {
     unsigned dscp = 0;
-    if (parseUint(text.substr(kRemark.size()), dscp) && dscp <= kMaxDscp) {
+    if (parseUnsigned(text.substr(kRemark.size()), dscp) && dscp <= kMaxDscp) {
       return PacketAction{PacketAction::Kind::Remark, static_cast<uint8_t>(dscp)};
     }
     return makeError("invalid action '" + std::string(text) + "': remark needs a DSCP 0..63");

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "control/common/ip_prefix.h"
+#include "control/common/port_range.h"
 #include "control/common/result.h"
 
 namespace qos::appliance {
@@ -62,12 +63,7 @@ struct FlowRule {
   bool operator==(const FlowRule&) const = default;
 };
 
-struct PortRange {
-  uint16_t first = 0;
-  uint16_t last = 65535;
-  bool contains(uint16_t port) const { return port >= first && port <= last; }
-  bool operator==(const PortRange&) const = default;
-};
+using qos::PortRange;
 
 /** A class policy: wildcard match over traffic that has no per-flow grant. */
 struct ClassRule {

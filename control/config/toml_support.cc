@@ -184,6 +184,32 @@ std::optional<std::vector<std::string>> Section::getStringArray(std::string_view
   return out;
 }
 
+std::optional<PortRange> Section::getPortRange(std::string_view key) {
+  const toml::node* n = find(key, Need::Optional, "a port or a range");
+  if (n == nullptr) {
+    return PortRange{};
+  }
+  if (const auto* i = n->as_integer()) {
+    if (i->get() < 0 || i->get() > 65535) {
+      reader_->fail(n->source(), keyPath(key),
+                    std::to_string(i->get()) + " is out of range 0..65535");
+      return std::nullopt;
+    }
+    return *parsePortRange(std::to_string(i->get()));
+  }
+  if (const auto* str = n->as_string()) {
+    auto range = parsePortRange(str->get());
+    if (!range) {
+      reader_->fail(n->source(), keyPath(key), range.error().message);
+      return std::nullopt;
+    }
+    return *range;
+  }
+  reader_->fail(n->source(), keyPath(key),
+                "expected a port number or a range string \"FIRST-LAST\"");
+  return std::nullopt;
+}
+
 std::optional<Section> Section::getTable(std::string_view key, Need need) {
   const toml::node* n = find(key, need, "a table");
   if (n == nullptr) {

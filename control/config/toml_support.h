@@ -15,6 +15,7 @@
 
 #include <toml++/toml.h>
 
+#include "control/common/port_range.h"
 #include "control/common/result.h"
 
 namespace qos::config {
@@ -68,6 +69,8 @@ public:
   std::optional<uint64_t> getSizeBytes(std::string_view key, Need need = Need::Optional);
   std::optional<std::vector<std::string>> getStringArray(std::string_view key,
                                                          Need need = Need::Optional);
+  /** A port (integer, 0 = any) or a range string "FIRST-LAST"; missing = any port. */
+  std::optional<PortRange> getPortRange(std::string_view key);
   /** A sub-table (standard or inline). */
   std::optional<Section> getTable(std::string_view key, Need need = Need::Optional);
   /** An array of tables ([[key]]); empty when missing. */

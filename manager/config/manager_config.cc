@@ -24,11 +24,6 @@ constexpr uint32_t kSecondsPerHour = 60 * kSecondsPerMinute;
 constexpr uint32_t kSecondsPerDay = 24 * kSecondsPerHour;
 constexpr std::string_view kNameRule = "names are letters, digits, '-' and '_'";
 
-bool parseUint(std::string_view text, unsigned& out) {
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-  return ec == std::errc() && end == text.data() + text.size() && !text.empty();
-}
-
 // Names of networks, SLAs, applications and classes show up in metrics
 // labels, log lines and qosctl tables, so they keep to a plain alphabet.
 bool isPlainName(std::string_view name) {
@@ -135,7 +130,7 @@ std::optional<std::string> checkZmqEndpoint(std::string_view endpoint) {
     unsigned port = 0;
     if (colon == std::string_view::npos || colon == 0 ||
         (rest.substr(colon + 1) != "*" &&
-         (!parseUint(rest.substr(colon + 1), port) || port > 65535))) {
+         (!parseUnsigned(rest.substr(colon + 1), port) || port > 65535))) {
       return "'" + std::string(endpoint) + "': expected tcp://HOST:PORT (PORT 0..65535 or *)";
     }
   }
@@ -146,8 +141,8 @@ std::optional<std::string> checkZmqEndpoint(std::string_view endpoint) {
 std::optional<std::string> checkHostPort(std::string_view listen) {
   const size_t colon = listen.rfind(':');
   unsigned port = 0;
-  if (colon == std::string_view::npos || colon == 0 || !parseUint(listen.substr(colon + 1), port) ||
-      port > 65535) {
+  if (colon == std::string_view::npos || colon == 0 ||
+      !parseUnsigned(listen.substr(colon + 1), port) || port > 65535) {
     return "'" + std::string(listen) + "': expected HOST:PORT, e.g. \"127.0.0.1:9471\"";
   }
   return std::nullopt;
@@ -561,45 +556,6 @@ private:
     return profile;
   }
 
-  // A port or a range: 0 (any), 5004, or "16384-32767".
-  std::optional<PortRange> readPortRange(Section& s, std::string_view key) {
-    const toml::node* n = s.node(key);
-    if (n == nullptr) {
-      return PortRange{};
-    }
-    if (const auto* i = n->as_integer()) {
-      if (i->get() < 0 || i->get() > 65535) {
-        s.failAt(key, std::to_string(i->get()) + " is out of range 0..65535");
-        return std::nullopt;
-      }
-      if (i->get() == 0) {
-        return PortRange{};
-      }
-      const auto port = static_cast<uint16_t>(i->get());
-      return PortRange{port, port};
-    }
-    if (const auto* str = n->as_string()) {
-      const std::string_view text = str->get();
-      const size_t dash = text.find('-');
-      unsigned first = 0;
-      unsigned last = 0;
-      bool ok = false;
-      if (dash == std::string_view::npos) {
-        ok = parseUint(text, first);
-        last = first;
-      } else {
-        ok = parseUint(text.substr(0, dash), first) && parseUint(text.substr(dash + 1), last);
-      }
-      if (!ok || first > 65535 || last > 65535 || first > last) {
-        s.failAt(key, "expected a port 0..65535 or a range \"FIRST-LAST\" with FIRST <= LAST");
-        return std::nullopt;
-      }
-      return PortRange{static_cast<uint16_t>(first), static_cast<uint16_t>(last)};
-    }
-    s.failAt(key, "expected a port number or a range string \"FIRST-LAST\"");
-    return std::nullopt;
-  }
-
   std::optional<AppMatch> readMatch(Section& m) {
     AppMatch match;
     const auto proto = m.getString("proto");
@@ -612,8 +568,8 @@ private:
     } else if (proto && *proto != "any") {
       m.failAt("proto", "unknown protocol '" + *proto + "': expected udp, tcp, sctp or any");
     }
-    const auto sports = readPortRange(m, "sport");
-    const auto dports = readPortRange(m, "dport");
+    const auto sports = m.getPortRange("sport");
+    const auto dports = m.getPortRange("dport");
     m.rejectUnknownKeys();
     if (!sports || !dports) {
       return std::nullopt;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "control/common/ip_prefix.h"
+#include "control/common/port_range.h"
 #include "control/common/result.h"
 
 namespace qos::manager {
@@ -49,11 +50,7 @@ struct Profile {
   bool operator==(const Profile&) const = default;
 };
 
-struct PortRange {
-  uint16_t first = 0;
-  uint16_t last = 65535;
-  bool contains(uint16_t port) const { return port >= first && port <= last; }
-};
+using qos::PortRange;
 
 /** How a request that names no application is recognized as this one. */
 struct AppMatch {
