@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "control/protocol/json_writer.h"
+
 namespace qos::control {
 namespace {
 
@@ -144,13 +146,6 @@ Result<void> readBody(json& doc, json& out) {
   return {};
 }
 
-void appendMember(std::string& out, std::string_view key, const json& value) {
-  out += '"';
-  out += key;
-  out += "\":";
-  out += dumpJson(value);
-}
-
 const json& bodyOrEmpty(const json& body) {
   static const json kEmpty = json::object();
   return body.is_null() ? kEmpty : body;
@@ -193,28 +188,46 @@ Result<Request> decodeRequest(std::string_view bytes) {
 }
 
 std::string encodeRequest(const Request& request) {
-  std::string out = "{\"v\":" + std::to_string(kProtocolVersion) + ",";
-  appendMember(out, "type", request.type);
-  out += ',';
-  appendMember(out, "id", request.id);
-  out += ',';
-  appendMember(out, "body", bodyOrEmpty(request.body));
-  out += '}';
+  std::string out;
+  JsonWriter w(out);
+  w.beginObject();
+  w.key("v");
+  w.value(static_cast<uint64_t>(kProtocolVersion));
+  w.key("type");
+  w.value(request.type);
+  w.key("id");
+  w.value(request.id);
+  w.key("body");
+  w.raw(dumpJson(bodyOrEmpty(request.body)));
+  w.endObject();
   return out;
 }
 
 std::string encodeReply(const Reply& reply) {
-  std::string out = "{\"v\":" + std::to_string(kProtocolVersion) + ",\"type\":\"reply\",";
-  appendMember(out, "id", reply.id);
-  out += ',';
-  appendMember(out, "status", replyStatusName(reply.status));
-  out += ',';
+  std::string out;
+  out.reserve(128 + reply.body_json.size());
+  JsonWriter w(out);
+  w.beginObject();
+  w.key("v");
+  w.value(static_cast<uint64_t>(kProtocolVersion));
+  w.key("type");
+  w.value("reply");
+  w.key("id");
+  w.value(reply.id);
+  w.key("status");
+  w.value(replyStatusName(reply.status));
   if (reply.status != ReplyStatus::Ok) {
-    appendMember(out, "error", json{{"code", reply.error.code}, {"message", reply.error.message}});
-    out += ',';
+    w.key("error");
+    w.beginObject();
+    w.key("code");
+    w.value(reply.error.code);
+    w.key("message");
+    w.value(reply.error.message);
+    w.endObject();
   }
-  appendMember(out, "body", bodyOrEmpty(reply.body));
-  out += '}';
+  w.key("body");
+  w.raw(!reply.body_json.empty() ? reply.body_json : dumpJson(bodyOrEmpty(reply.body)));
+  w.endObject();
   return out;
 }
 

@@ -74,6 +74,12 @@ struct Reply {
   ReplyStatus status = ReplyStatus::Ok;
   WireError error;                                 ///< encoded only when status != Ok
   nlohmann::json body = nlohmann::json::object();  ///< always an object
+  /**
+   * The body already encoded as a JSON object (see json_writer.h); when not
+   * empty, encodeReply() sends it instead of @ref body.  decodeReply() never
+   * sets it.
+   */
+  std::string body_json;
 };
 
 /** "ok", "denied" or "error". */

@@ -1,15 +1,16 @@
 #include "manager/codec/json_codec.h"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <limits>
 #include <optional>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "control/common/ip_prefix.h"
+#include "control/protocol/json_writer.h"
 
 namespace qos::manager {
 namespace {
@@ -18,6 +19,8 @@ using nlohmann::json;
 
 constexpr uint8_t kMaxDscp = 63;
 constexpr size_t kMaxShownValueChars = 48;
+/** Members of the largest object read here (a grant has 20). */
+constexpr size_t kUsualFieldCount = 24;
 
 struct ReasonCode {
   DenyReason reason;
@@ -58,6 +61,7 @@ public:
   /** @p what names the object in the error when it is not an object at all. */
   FieldReader(const json& object, std::string path, std::string_view what = "")
       : object_(object), path_(std::move(path)) {
+    known_.reserve(kUsualFieldCount);
     if (!object_.is_object()) {
       const std::string message = "must be an object, got " + shown(object_);
       error_ =
@@ -83,7 +87,7 @@ public:
 
   /** The member, or nullptr when absent or null (an error if required). */
   const json* find(std::string_view key, Need need) {
-    known_.emplace(key);
+    known_.push_back(key);
     if (failed()) {
       return nullptr;
     }
@@ -241,7 +245,7 @@ public:
       return;
     }
     for (const auto& [key, value] : object_.items()) {
-      if (known_.count(key) == 0) {
+      if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
         fail(key, "unknown field");
         return;
       }
@@ -252,7 +256,8 @@ private:
   const json& object_;
   std::string path_;
   std::optional<Error> error_;
-  std::set<std::string, std::less<>> known_;
+  /** The keys asked for; the callers' string literals, so views are safe. */
+  std::vector<std::string_view> known_;
 };
 
 json addressJson(const IpAddress& address) {
@@ -358,6 +363,88 @@ json toJson(const Grant& grant) {
       {"client", grant.client_id},
       {"request_id", grant.request_id},
   };
+}
+
+std::string encodeGrant(const Grant& grant) {
+  using control::JsonWriter;
+  std::string out;
+  out.reserve(512);
+  JsonWriter w(out);
+  const auto address = [&w](const IpAddress& a) {
+    if (a.family == 0) {
+      w.null();
+    } else {
+      w.value(formatIpAddress(a));
+    }
+  };
+  const auto names = [&w](const std::vector<std::string>& list) {
+    w.beginArray();
+    for (const std::string& name : list) {
+      w.value(name);
+    }
+    w.endArray();
+  };
+  w.beginObject();
+  w.key("flow_id");
+  w.value(grant.flow_id);
+  w.key("app");
+  w.value(grant.application);
+  w.key("profile_index");
+  w.value(static_cast<uint64_t>(grant.profile_index));
+  w.key("profile");
+  w.beginObject();
+  w.key("class");
+  w.value(grant.profile.class_name);
+  w.key("rate_bps");
+  w.value(grant.profile.rate_bps);
+  w.key("burst_bytes");
+  w.value(grant.profile.burst_bytes);
+  w.endObject();
+  w.key("src");
+  address(grant.flow.src);
+  w.key("sport");
+  w.value(uint64_t{grant.flow.src_port});
+  w.key("dst");
+  address(grant.flow.dst);
+  w.key("dport");
+  w.value(uint64_t{grant.flow.dst_port});
+  w.key("proto");
+  if (const char* name = protocolName(grant.flow.protocol)) {
+    w.value(name);
+  } else {
+    w.value(uint64_t{grant.flow.protocol});
+  }
+  w.key("bidir");
+  w.value(grant.bidirectional);
+  w.key("dscp");
+  w.value(uint64_t{grant.dscp});
+  w.key("reverse_dscp");
+  if (grant.reverse_dscp) {
+    w.value(uint64_t{*grant.reverse_dscp});
+  } else {
+    w.null();
+  }
+  w.key("path");
+  names(grant.path);
+  w.key("reverse_path");
+  names(grant.reverse_path);
+  w.key("meter");
+  w.beginObject();
+  w.key("cir_bps");
+  w.value(bytesToBitsPerSec(grant.meter.cir_bytes_per_sec));
+  w.key("cbs_bytes");
+  w.value(grant.meter.cbs_bytes);
+  w.key("ebs_bytes");
+  w.value(grant.meter.ebs_bytes);
+  w.endObject();
+  w.key("expires_at_ms");
+  w.value(grant.expires_at_ms);
+  w.key("client");
+  w.value(grant.client_id);
+  w.key("request_id");
+  w.value(grant.request_id);
+  w.endObject();
+  return out;
 }
 
 Result<Grant> grantFromJson(const json& object) {

@@ -107,17 +107,20 @@ struct RequestServer::Impl {
       AdmissionResult result = engine.admit(*request, now);
       if (auto* grant = std::get_if<Grant>(&result)) {
         const bool is_new = engine.flowCount() > flows_before;
+        std::string text = encodeGrant(*grant);
         if (is_new) {
           if (store != nullptr) {
-            store->stagePut(*grant);
+            store->stagePut(*grant, text);
           }
           out.undo_admission = grant->flow_id;
           if (metrics != nullptr) {
             metrics->countAdmission(grant->profile_index);
           }
         }
-        out.reply.body = toJson(*grant);
-        out.reply.body["retried"] = !is_new;
+        // The grant's members, then "retried": whether this answers a retry.
+        text.pop_back();
+        text += is_new ? ",\"retried\":false}" : ",\"retried\":true}";
+        out.reply.body_json = std::move(text);
         return out;
       }
       const Denial& denial = std::get<Denial>(result);
@@ -152,7 +155,7 @@ struct RequestServer::Impl {
         if (metrics != nullptr) {
           metrics->countRelease();
         }
-        out.reply.body = toJson(*released);
+        out.reply.body_json = encodeGrant(*released);
         return out;
       }
       uint32_t lease_sec = 0;

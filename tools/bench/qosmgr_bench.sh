@@ -58,7 +58,7 @@ done
 echo "qosmgr benchmark: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "  store: SQLite WAL, synchronous=FULL, one transaction per batch of requests; $work on $(df -h "$work" | awk 'NR==2 {print $1}')"
 echo "  path: lan-a -> wan -> lan-b, checked against 2 networks and 1 SLA per request"
-[[ -n "${QOSMGR_BENCH_PERF:-}" ]] && { perf record -e cpu-clock -g -p "$pid" -o "$QOSMGR_BENCH_PERF" 2>/dev/null & perf_pid=$!; }
-"$build/tools/loadgen/qosmgr-load" --endpoint "tcp://127.0.0.1:$port" --app bulk "$@"
+[[ -n "${QOSMGR_BENCH_PERF:-}" ]] && { perf record -e cpu-clock --call-graph dwarf,16384 -F 2000 -p "$pid" -o "$QOSMGR_BENCH_PERF" 2>/dev/null & perf_pid=$!; }
+"$build/tools/loadgen/qosmgr-load" --endpoint "tcp://127.0.0.1:$port" --app bulk --server-pid "$pid" "$@"
 [[ -n "${perf_pid:-}" ]] && { kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; }
 echo "  qosmgr RSS: $(ps -o rss= -p "$pid" | awk '{printf "%.0f MiB", $1/1024}'), store file: $(du -h "$work/state.db" | cut -f1)"

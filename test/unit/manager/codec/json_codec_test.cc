@@ -135,6 +135,26 @@ TEST(JsonCodecTest, GrantRoundTripKeepsEveryField) {
   }
 }
 
+TEST(JsonCodecTest, EncodeGrantWritesWhatToJsonDoes) {
+  Grant v6;
+  v6.profile = Profile{"EF", 1, 1};
+  v6.flow.src = address("2001:db8::1");
+  v6.flow.dst = address("2001:db8:1::2");
+  v6.flow.protocol = 58;  // no name: written as a number
+  v6.path = {"only"};
+  Grant odd = fullGrant();
+  odd.client_id = "host \"a\"\n\x01";
+  odd.request_id = "\xC3\xA9";
+  odd.meter.cir_bytes_per_sec = std::numeric_limits<uint64_t>::max();
+  for (const Grant& grant : {fullGrant(), v6, odd, Grant{}}) {
+    const std::string text = encodeGrant(grant);
+    EXPECT_EQ(json::parse(text), toJson(grant)) << text;
+  }
+  const Result<Grant> back = grantFromJson(json::parse(encodeGrant(fullGrant())));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, fullGrant());
+}
+
 TEST(JsonCodecTest, GrantUsesUnitsInKeys) {
   const json j = toJson(fullGrant());
   EXPECT_EQ(j["profile"]["rate_bps"], 2'500'000);
