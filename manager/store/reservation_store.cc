@@ -81,7 +81,8 @@ ReservationStore::ReservationStore(std::string path, DbPtr db)
 
 ReservationStore::~ReservationStore() = default;
 
-Result<std::unique_ptr<ReservationStore>> ReservationStore::open(const std::string& path) {
+Result<std::unique_ptr<ReservationStore>> ReservationStore::open(
+    const std::string& path, WalCheckpointer::Limits checkpoint_limits) {
   const std::string file = path.empty() ? kMemoryPath : path;
   sqlite3* raw = nullptr;
   const int rc =
@@ -94,7 +95,7 @@ Result<std::unique_ptr<ReservationStore>> ReservationStore::open(const std::stri
                      (raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)));
   }
   std::unique_ptr<ReservationStore> store(new ReservationStore(file, std::move(db)));
-  if (Result<void> initialized = store->initialize(); !initialized) {
+  if (Result<void> initialized = store->initialize(checkpoint_limits); !initialized) {
     return initialized.error();
   }
   return store;
@@ -121,7 +122,11 @@ Result<void> ReservationStore::exec(const char* sql, const char* what) {
   return {};
 }
 
-Result<void> ReservationStore::initialize() {
+WalCheckpointer::Counts ReservationStore::checkpointCounts() const {
+  return checkpointer_ ? checkpointer_->counts() : WalCheckpointer::Counts{};
+}
+
+Result<void> ReservationStore::initialize(WalCheckpointer::Limits checkpoint_limits) {
   sqlite3_extended_result_codes(db_.get(), 1);
   sqlite3_busy_timeout(db_.get(), kBusyTimeoutMs);
 
@@ -149,10 +154,25 @@ Result<void> ReservationStore::initialize() {
   if (Result<void> r = exec("PRAGMA synchronous=FULL", "setting synchronous=FULL"); !r) {
     return r;
   }
+  // The whole table in memory: a put or delete then never reads the file.
+  if (Result<void> r = exec("PRAGMA cache_size=-65536", "setting the cache size"); !r) {
+    return r;
+  }
   if (Result<void> r = createOrVerifySchema(); !r) {
     return r;
   }
-  return prepareStatements();
+  if (Result<void> r = prepareStatements(); !r) {
+    return r;
+  }
+  if (path_ != kMemoryPath) {
+    Result<std::unique_ptr<WalCheckpointer>> checkpointer =
+        WalCheckpointer::start(db_.get(), path_, checkpoint_limits);
+    if (!checkpointer) {
+      return checkpointer.error();
+    }
+    checkpointer_ = std::move(*checkpointer);
+  }
+  return {};
 }
 
 Result<void> ReservationStore::createOrVerifySchema() {
@@ -252,9 +272,12 @@ Result<void> ReservationStore::prepareStatements() {
 }
 
 void ReservationStore::stagePut(const Grant& grant) {
-  // Serialized here, outside the lock; replacing invalid UTF-8 never throws.
-  StagedRow row{grant.expires_at_ms, grant.client_id, grant.request_id,
-                toJson(grant).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  // Serialized here, outside the lock.
+  stagePut(grant, encodeGrant(grant));
+}
+
+void ReservationStore::stagePut(const Grant& grant, std::string grant_json) {
+  StagedRow row{grant.expires_at_ms, grant.client_id, grant.request_id, std::move(grant_json)};
   const std::lock_guard<std::mutex> lock(staged_mutex_);
   staged_[grant.flow_id] = std::move(row);
 }

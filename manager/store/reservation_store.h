@@ -13,6 +13,9 @@
 //                                                  DELETE 7
 //                                                  COMMIT   ← one fsync (WAL, synchronous=FULL)
 //
+// The log is copied back into the database file by a background thread
+// (wal_checkpointer.h), not by whichever commit happens to fill it.
+//
 // Staging coalesces by flow id: the last change staged for a flow wins, and
 // stagedCount() counts flows, not calls.  If commit() fails, the transaction
 // is rolled back and the staged changes are dropped (not kept for a retry):
@@ -45,6 +48,7 @@
 
 #include "control/common/result.h"
 #include "manager/admission/admission.h"
+#include "manager/store/wal_checkpointer.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -65,7 +69,11 @@ public:
    * @return the store, or an Error naming the file: cannot open, not a
    *         database, WAL not available, schema newer than kSchemaVersion.
    */
-  static Result<std::unique_ptr<ReservationStore>> open(const std::string& path);
+  static Result<std::unique_ptr<ReservationStore>> open(
+      const std::string& path, WalCheckpointer::Limits checkpoint_limits = {});
+
+  /** The background checkpointer's counts; zero for an in-memory store. */
+  WalCheckpointer::Counts checkpointCounts() const;
 
   ~ReservationStore();
   ReservationStore(const ReservationStore&) = delete;
@@ -73,6 +81,8 @@ public:
 
   /** Stages an insert, or a replace of the grant with the same flow_id. */
   void stagePut(const Grant& grant);
+  /** The same, with the grant already encoded: @p grant_json is encodeGrant(grant). */
+  void stagePut(const Grant& grant, std::string grant_json);
   /** Stages the removal of @p flow_id (no error if it is not stored). */
   void stageDelete(uint64_t flow_id);
   /** Flows with a staged change. */
@@ -121,7 +131,7 @@ private:
   using Staged = std::map<uint64_t, std::optional<StagedRow>>;
 
   ReservationStore(std::string path, DbPtr db);
-  Result<void> initialize();
+  Result<void> initialize(WalCheckpointer::Limits checkpoint_limits);
   Result<void> createOrVerifySchema();
   Result<void> prepareStatements();
   Result<void> writeStaged(const Staged& staged);
@@ -133,6 +143,8 @@ private:
   // Declared before the statements: members are destroyed in reverse order,
   // and every statement must be finalized before the connection closes.
   DbPtr db_;
+  /** File-backed stores only; declared after db_, so it stops before db_ closes. */
+  std::unique_ptr<WalCheckpointer> checkpointer_;
   StatementPtr put_;
   StatementPtr delete_;
   StatementPtr begin_;

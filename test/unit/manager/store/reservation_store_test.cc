@@ -144,6 +144,45 @@ TEST_F(ReservationStoreTest, GroupCommitOfTenThousandPuts) {
   EXPECT_EQ(loadOrDie(*store), expected);
 }
 
+// Under constant commits the log is reused from its start only if someone
+// forces it (RESTART): without that it grows without end.  Small limits here
+// stand in for the default 8000 pages, so the test writes little.
+TEST_F(ReservationStoreTest, BackgroundCheckpointsKeepTheLogBounded) {
+  constexpr int kRestartPages = 200;
+  constexpr uint64_t kCommits = 400;
+  constexpr uint64_t kPerCommit = 40;  // about 5 leaf pages per commit, 2000 pages in all
+  Result<std::unique_ptr<ReservationStore>> opened =
+      ReservationStore::open(path_, WalCheckpointer::Limits{50, kRestartPages});
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto store = std::move(*opened);
+  std::vector<Grant> expected;
+  uint64_t id = 0;
+  for (uint64_t c = 0; c < kCommits; ++c) {
+    for (uint64_t k = 0; k < kPerCommit; ++k) {
+      expected.push_back(makeGrant(++id));
+      store->stagePut(expected.back());
+    }
+    // Churn, as releases do: every commit also deletes an older flow.
+    if (c % 2 == 1) {
+      const uint64_t gone = expected.front().flow_id;
+      expected.erase(expected.begin());
+      store->stageDelete(gone);
+    }
+    ASSERT_TRUE(store->commit().ok());
+  }
+  const WalCheckpointer::Counts counts = store->checkpointCounts();
+  EXPECT_GT(counts.checkpoints, 0U);
+  EXPECT_GT(counts.restarts, 0U) << "the log was never restarted";
+  // Restarted at kRestartPages, plus what commits add while a restart waits.
+  const auto log_bytes = std::filesystem::file_size(path_ + "-wal");
+  EXPECT_LT(log_bytes, uintmax_t{3} * kRestartPages * 4096) << "the log grew without bound";
+  EXPECT_EQ(loadOrDie(*store), expected);
+  store.reset();
+  store = openOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(loadOrDie(*store), expected);
+}
+
 TEST_F(ReservationStoreTest, FailedCommitRollsBackWholeBatchAndDropsIt) {
   auto store = openOrDie();
   ASSERT_NE(store, nullptr);
