@@ -3,7 +3,8 @@
 // tools/bench gives on a shared machine (that is the benchmark of record;
 // this one is for comparing two versions of the data plane quickly).
 //
-//   process_burst_bench [--flows N] [--seconds S] [--dscp D] [--no-meter] [-- EAL args]
+//   process_burst_bench [--flows N] [--seconds S] [--dscp D] [--no-meter] [--scatter]
+//                       [-- EAL args]
 //
 // Like tools/bench: N admitted UDP flows with a srTCM meter far above the
 // offered rate (all green, DSCP 0 -> 46), 64-byte frames, flow i =
@@ -13,6 +14,14 @@
 // infinite_rx does), handed to processBurst() and sent to net_null0.  Prints
 // the median TSC cycles per packet inside processBurst() and of the whole loop.
 // --dscp 0 (no rewrite) and --no-meter take those steps out, to see what they cost.
+//
+// --scatter gives flow i the addresses 198.18.(x>>24).(x>>16)/16 ->
+// 198.19.(x>>8).x with x = i * 2654435761 (mod 2^32, a bijection) and ports
+// 1024 -> 5004 instead.  Why: CRC32C is linear, so the default flows, whose
+// keys differ in a few low bits, fall into a structured subset of the hash's
+// buckets, and how small that subset is (how well it caches) depends on the
+// key's byte layout rather than on the table.  Scattered keys spread over the
+// buckets as real traffic's do, whatever the layout.
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -49,11 +58,18 @@ std::string dotted(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
          std::to_string(d);
 }
 
-qos::test::FrameSpec flowSpec(uint32_t i) {
+qos::test::FrameSpec flowSpec(uint32_t i, bool scatter) {
   qos::test::FrameSpec spec;
-  spec.src = dotted(198, 18, (i >> 8) & 0xFF, i & 0xFF);
-  spec.dst = dotted(198, 19, 0, i & 0xFF);
-  spec.src_port = static_cast<uint16_t>(1024 + (i >> 16));
+  if (scatter) {
+    const uint32_t x = i * 2654435761u;
+    spec.src = dotted(198, 18, x >> 24, (x >> 16) & 0xFF);
+    spec.dst = dotted(198, 19, (x >> 8) & 0xFF, x & 0xFF);
+    spec.src_port = 1024;
+  } else {
+    spec.src = dotted(198, 18, (i >> 8) & 0xFF, i & 0xFF);
+    spec.dst = dotted(198, 19, 0, i & 0xFF);
+    spec.src_port = static_cast<uint16_t>(1024 + (i >> 16));
+  }
   spec.dst_port = 5004;
   spec.payload_bytes = 18;  // 14 + 20 + 8 + 18 = 60 bytes: a minimum frame without FCS
   return spec;
@@ -89,6 +105,7 @@ int main(int argc, char** argv) {
   double seconds = 5;
   uint8_t dscp = 46;
   bool metered = true;
+  bool scatter = false;
   int eal_first = argc;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -104,10 +121,12 @@ int main(int argc, char** argv) {
       dscp = static_cast<uint8_t>(std::strtoul(argv[++i], nullptr, 10) & 0x3F);
     } else if (arg == "--no-meter") {
       metered = false;
+    } else if (arg == "--scatter") {
+      scatter = true;
     } else {
       return fail(
           "usage: process_burst_bench [--flows N] [--seconds S] [--dscp D] [--no-meter] "
-          "[-- EAL args]");
+          "[--scatter] [-- EAL args]");
     }
   }
   std::vector<std::string> eal = {argv[0]};
@@ -133,7 +152,7 @@ int main(int argc, char** argv) {
   std::vector<std::array<uint8_t, 64>> capture(n_frames);
   std::vector<uint16_t> frame_len(n_frames);
   for (uint32_t i = 0; i < n_frames; ++i) {
-    const auto frame = qos::test::buildFrame(flowSpec(i % n_flows));
+    const auto frame = qos::test::buildFrame(flowSpec(i % n_flows, scatter));
     std::copy(frame.begin(), frame.end(), capture[i].begin());
     frame_len[i] = static_cast<uint16_t>(frame.size());
   }
@@ -166,7 +185,7 @@ int main(int argc, char** argv) {
   meter.cbs_bytes = 64'000;
   meter.ebs_bytes = 64'000;
   for (uint32_t i = 0; i < n_flows; ++i) {
-    const qos::test::FrameSpec spec = flowSpec(i);
+    const qos::test::FrameSpec spec = flowSpec(i, scatter);
     qos::appliance::FlowRule rule;
     rule.src = *qos::parseIpAddress(spec.src);
     rule.dst = *qos::parseIpAddress(spec.dst);
@@ -226,8 +245,8 @@ int main(int argc, char** argv) {
   }
   rte_rcu_qsbr_thread_offline(qsbr, 0);
   const auto& c = worker->counters(port);
-  std::printf("flows %u  packets %lu  remarked %lu  dropped-tx %lu\n", n_flows,
-              static_cast<unsigned long>(n_pkts),
+  std::printf("flows %u%s  packets %lu  remarked %lu  dropped-tx %lu\n", n_flows,
+              scatter ? " (scattered)" : "", static_cast<unsigned long>(n_pkts),
               static_cast<unsigned long>(c.remarked_pkts.load()),
               static_cast<unsigned long>(
                   c.drops[static_cast<size_t>(qos::appliance::DropReason::TxFull)].load()));
