@@ -17,6 +17,8 @@ constexpr uint16_t kPrefetchOffset = 4;
 constexpr uint32_t kIdlePollsBeforeSleep = 1024;
 // Marks "leave the DSCP as it is".
 constexpr uint8_t kKeepDscp = 0xFF;
+// Marks "not dropped" where a DropReason is kept per packet.
+constexpr DropReason kNoDrop = DropReason::Count;
 
 struct Decision {
   uint8_t dscp = kKeepDscp;  ///< DSCP to write, or kKeepDscp
@@ -130,7 +132,9 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
   uint16_t n_non_ip = 0;
   uint16_t n_remarked = 0;
   std::array<ParsedPacket, kBurstSize>& parsed = parsed_;
-  std::array<Decision, kBurstSize> decision;
+  // Why each packet is dropped, or kNoDrop: written once per packet, by
+  // stage 1 for the packets that are not IP, by stage 3 for the rest.
+  std::array<DropReason, kBurstSize> drop_reason;
   std::array<FlowEntry*, kBurstSize> entry;   // set for the IP packets, in stage 1
   std::array<uint16_t, kBurstSize> ip_index;  // burst positions of the IP packets
   std::array<uint32_t, kBurstSize> len;  // frame lengths: after tx_burst the mbufs are not ours
@@ -148,7 +152,6 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
     rte_mbuf* m = pkts[i];
     len[i] = rte_pktmbuf_pkt_len(m);
     rx_bytes += len[i];
-    decision[i] = Decision{};
     const std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*),
                                          rte_pktmbuf_data_len(m));
     switch (parsePacket(frame, parsed[i])) {
@@ -158,12 +161,12 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
         break;
       case ParseStatus::NotIp:
         ++n_non_ip;
+        drop_reason[i] = kNoDrop;
         break;
       case ParseStatus::Malformed:
         pc.malformed[static_cast<size_t>(parsed[i].malformed)].add(1);
-        if (policy.malformed == MalformedPolicy::Drop) {
-          decision[i] = Decision{kKeepDscp, true, DropReason::Malformed};
-        }
+        drop_reason[i] =
+            policy.malformed == MalformedPolicy::Drop ? DropReason::Malformed : kNoDrop;
         break;
     }
   }
@@ -228,7 +231,7 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
       }
       ++n_remarked;
     }
-    decision[i] = d;
+    drop_reason[i] = d.drop ? d.reason : kNoDrop;
   }
 
   // Stage 4: transmit what passes on the peer port; free and count the rest.
@@ -238,8 +241,8 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
   uint16_t n_tx = 0;
   uint16_t n_dropped = 0;
   for (uint16_t i = 0; i < n_pkts; ++i) {
-    if (decision[i].drop) {
-      ++n_drops[static_cast<size_t>(decision[i].reason)];
+    if (drop_reason[i] != kNoDrop) {
+      ++n_drops[static_cast<size_t>(drop_reason[i])];
       dropped_bytes += len[i];
       dropped[n_dropped++] = pkts[i];
     } else {
