@@ -1,7 +1,9 @@
 #include "manager/service/request_server.h"
 
+#include <algorithm>
+#include <array>
 #include <chrono>
-#include <deque>
+#include <optional>
 #include <vector>
 
 #include <zmq.hpp>
@@ -9,6 +11,7 @@
 #include "control/common/log.h"
 #include "control/protocol/envelope.h"
 #include "manager/codec/json_codec.h"
+#include "manager/service/batch_committer.h"
 #include "manager/service/server_metrics.h"
 
 namespace qos::manager {
@@ -51,6 +54,8 @@ struct RequestServer::Impl {
     zmq::message_t identity;
     Reply reply;
     std::optional<uint64_t> undo_admission;  ///< flow to release if the commit fails
+    std::optional<uint64_t> names_flow;      ///< the reply tells of this flow (retry, refresh)
+    std::optional<uint64_t> released_flow;   ///< the delete to stage again if the commit fails
   };
 
   const ManagerConfig& config;
@@ -86,9 +91,9 @@ struct RequestServer::Impl {
     }
   }
 
-  void count(const std::string& type, const Reply& reply) {
+  void count(std::string_view type, const Reply& reply) {
     if (metrics != nullptr) {
-      metrics->countRequest(type, control::replyStatusName(reply.status));
+      metrics->countRequest(type, reply.status);
     }
   }
 
@@ -108,6 +113,7 @@ struct RequestServer::Impl {
       if (auto* grant = std::get_if<Grant>(&result)) {
         const bool is_new = engine.flowCount() > flows_before;
         std::string text = encodeGrant(*grant);
+        out.names_flow = grant->flow_id;
         if (is_new) {
           if (store != nullptr) {
             store->stagePut(*grant, text);
@@ -152,6 +158,7 @@ struct RequestServer::Impl {
         if (store != nullptr) {
           store->stageDelete(flow_id);
         }
+        out.released_flow = flow_id;
         if (metrics != nullptr) {
           metrics->countRelease();
         }
@@ -177,6 +184,7 @@ struct RequestServer::Impl {
       if (auto grant = engine.flow(flow_id); grant && store != nullptr) {
         store->stagePut(*grant);
       }
+      out.names_flow = flow_id;
       out.reply.body = {{"flow_id", flow_id}, {"expires_at_ms", *expires}};
       return out;
     }
@@ -268,26 +276,29 @@ struct RequestServer::Impl {
     return true;
   }
 
-  // Makes the batch's changes durable; on failure, takes back what it admitted.
-  void commit(std::vector<Outgoing>& batch) {
-    if (store == nullptr || store->stagedCount() == 0) {
-      return;
-    }
-    const size_t n = store->stagedCount();
-    const auto t0 = std::chrono::steady_clock::now();
-    auto r = store->commit();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (metrics != nullptr) {
-      metrics->observeCommit(n, seconds);
-    }
-    if (r) {
-      return;
-    }
-    log::error("reservation store commit failed: " + r.error().message);
+  // A batch's commit failed: takes back what it admitted, so memory agrees
+  // with the store, and tells those clients; stages its deletes again, so
+  // the next commit retries them.  @p later (handled after @p batch, against
+  // the state it left) loses any reply that names a flow taken back.
+  void takeBack(std::vector<Outgoing>& batch, std::vector<Outgoing>& later, const Error& error) {
+    log::error("reservation store commit failed: " + error.message);
+    std::vector<uint64_t> taken_back;
     for (Outgoing& out : batch) {
+      if (out.released_flow) {
+        store->stageDelete(*out.released_flow);
+      }
       if (out.undo_admission) {
         engine.release(*out.undo_admission);
+        store->stageDelete(*out.undo_admission);
+        taken_back.push_back(*out.undo_admission);
+        out.reply = errorReply(out.reply.id, "internal",
+                               "the reservation could not be stored; nothing was reserved");
+      }
+    }
+    for (Outgoing& out : later) {
+      if (out.names_flow &&
+          std::find(taken_back.begin(), taken_back.end(), *out.names_flow) != taken_back.end()) {
+        out.undo_admission.reset();
         out.reply = errorReply(out.reply.id, "internal",
                                "the reservation could not be stored; nothing was reserved");
       }
@@ -319,11 +330,9 @@ struct RequestServer::Impl {
       return;
     }
     if (store != nullptr) {
+      // Written with the next batch.
       for (const Grant& g : lapsed) {
         store->stageDelete(g.flow_id);
-      }
-      if (auto r = store->commit(); !r) {
-        log::error("reservation store commit failed for expired leases: " + r.error().message);
       }
     }
     if (metrics != nullptr) {
@@ -353,30 +362,88 @@ Result<void> RequestServer::bind() {
 }
 
 void RequestServer::run(const std::atomic<bool>& stop) {
-  std::vector<Impl::Outgoing> batch;
-  batch.reserve(kMaxBatch);
+  Impl& impl = *impl_;
+  // With a store: `in_flight` is being committed (its replies wait for that),
+  // `next` collects what arrives meanwhile and is submitted when the
+  // committer is free.  Without one, replies go out batch by batch.
+  std::optional<BatchCommitter> committer;
+  if (impl.store != nullptr) {
+    committer.emplace(*impl.store);
+  }
+  std::vector<Impl::Outgoing> in_flight;
+  std::vector<Impl::Outgoing> next;
+  in_flight.reserve(kMaxBatch);
+  next.reserve(kMaxBatch);
+
+  const auto finishInFlight = [&](const BatchCommitter::Outcome& outcome) {
+    if (impl.metrics != nullptr) {
+      impl.metrics->observeCommit(outcome.changes, outcome.seconds);
+    }
+    if (!outcome.result) {
+      impl.takeBack(in_flight, next, outcome.result.error());
+    }
+    impl.send(in_flight);
+    in_flight.clear();
+  };
+  // Hands `next` to the committer if it is free; sends it at once if it
+  // changed nothing (nothing earlier is in flight, so nothing it says waits).
+  const auto submitNext = [&] {
+    if (!committer) {
+      impl.send(next);
+      next.clear();
+      return;
+    }
+    if (committer->busy()) {
+      return;
+    }
+    ReservationStore::Changes changes = impl.store->takeStaged();
+    if (changes.empty()) {
+      impl.send(next);
+      next.clear();
+      return;
+    }
+    in_flight.swap(next);
+    committer->submit(std::move(changes));
+  };
+
   while (!stop.load()) {
-    zmq::pollitem_t item{impl_->socket.handle(), 0, ZMQ_POLLIN, 0};
+    // Stop reading while `next` is full: the peers' queues and high-water
+    // marks hold the rest.
+    std::array<zmq::pollitem_t, 2> items{{
+        {impl.socket.handle(), 0, static_cast<short>(next.size() < kMaxBatch ? ZMQ_POLLIN : 0), 0},
+        {nullptr, committer ? committer->readyFd() : -1, ZMQ_POLLIN, 0},
+    }};
     try {
-      zmq::poll(&item, 1, std::chrono::milliseconds(kPollTimeoutMs));
+      zmq::poll(items.data(), committer ? 2 : 1, std::chrono::milliseconds(kPollTimeoutMs));
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) {
         log::error(std::string("poll failed: ") + e.what());
       }
       continue;
     }
-    batch.clear();
+    if (committer && committer->busy()) {
+      if (std::optional<BatchCommitter::Outcome> outcome = committer->collect()) {
+        finishInFlight(*outcome);
+      }
+    }
     try {
-      while (batch.size() < kMaxBatch && impl_->receiveOne(batch)) {
+      while (next.size() < kMaxBatch && impl.receiveOne(next)) {
       }
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR) {
         log::error(std::string("receive failed: ") + e.what());
       }
     }
-    impl_->commit(batch);
-    impl_->send(batch);
-    impl_->expireLeases();
+    impl.expireLeases();
+    submitNext();
+  }
+  // Stopping: what was admitted is written and answered before we go.
+  if (committer && committer->busy()) {
+    finishInFlight(committer->wait());
+  }
+  submitNext();
+  if (committer && committer->busy()) {
+    finishInFlight(committer->wait());
   }
 }
 

@@ -1,10 +1,16 @@
-// RequestServer: qosmgr's ZeroMQ front end.  One thread, one ROUTER socket.
+// RequestServer: qosmgr's ZeroMQ front end.  One ROUTER socket, served by one
+// thread, with the store's commits on a second (batch_committer.h).
 //
-// Each turn of the loop drains up to kMaxBatch waiting messages, answers each
-// against the admission engine, writes every resulting change to the
+// The loop drains waiting messages (up to kMaxBatch per batch) and answers
+// each against the admission engine; the batch's changes go to the
 // reservation store in one transaction (group commit: one fsync for the whole
-// batch), and only then sends the replies, so a client is never told of a
-// grant that a crash could lose.  Lapsed leases are released between turns.
+// batch), and its replies go out only once that transaction is durable, so a
+// client is never told of a grant that a crash could lose.  While one batch
+// is being committed, the next is received and admitted (its replies held),
+// so the fsync does not stall admission.  If a commit fails, what its batch
+// admitted is taken back and those clients get an "internal" error, as does
+// any later reply that named such a flow.  Lapsed leases are released between
+// turns and written with the next batch.
 //
 // A malformed, oversized or unknown message gets an error reply and a log
 // line; nothing a client sends can crash or block the loop.

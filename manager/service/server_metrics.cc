@@ -1,5 +1,8 @@
 #include "manager/service/server_metrics.h"
 
+#include <string>
+#include <vector>
+
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/exposer.h>
@@ -68,9 +71,13 @@ struct ServerMetrics::Impl {
   std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
   std::shared_ptr<UsageCollector> usage;
   std::unique_ptr<prometheus::Exposer> exposer;
-  prometheus::Family<prometheus::Counter>* requests = nullptr;
+  static constexpr size_t kStatuses = 3;  // ok, denied, error
+  static constexpr size_t kDenyReasons = static_cast<size_t>(DenyReason::NoCapacity) + 1;
   prometheus::Family<prometheus::Counter>* admissions = nullptr;
-  prometheus::Family<prometheus::Counter>* denials = nullptr;
+  /** By kRequestTypes index (the last row: "unknown") and status. */
+  std::array<std::array<prometheus::Counter*, kStatuses>, kRequestTypes.size() + 1> requests{};
+  std::vector<prometheus::Counter*> admissions_by_profile;  ///< made at first use
+  std::array<prometheus::Counter*, kDenyReasons> denials{};
   prometheus::Counter* releases = nullptr;
   prometheus::Counter* expired = nullptr;
   prometheus::Histogram* commit_seconds = nullptr;
@@ -84,18 +91,30 @@ Result<std::unique_ptr<ServerMetrics>> ServerMetrics::start(const std::string& l
                                                             const AdmissionEngine& engine) {
   auto impl = std::make_unique<Impl>();
   auto& r = *impl->registry;
-  impl->requests = &prometheus::BuildCounter()
-                        .Name("qosmgr_requests_total")
-                        .Help("Control messages answered, by type and status")
-                        .Register(r);
+  auto& requests = prometheus::BuildCounter()
+                       .Name("qosmgr_requests_total")
+                       .Help("Control messages answered, by type and status")
+                       .Register(r);
+  for (size_t t = 0; t <= kRequestTypes.size(); ++t) {
+    const std::string type(t < kRequestTypes.size() ? kRequestTypes[t] : "unknown");
+    for (size_t st = 0; st < Impl::kStatuses; ++st) {
+      impl->requests[t][st] = &requests.Add(
+          {{"type", type},
+           {"status", control::replyStatusName(static_cast<control::ReplyStatus>(st))}});
+    }
+  }
   impl->admissions = &prometheus::BuildCounter()
                           .Name("qosmgr_admissions_total")
                           .Help("Flows admitted, by profile (default or alternate N)")
                           .Register(r);
-  impl->denials = &prometheus::BuildCounter()
-                       .Name("qosmgr_denials_total")
-                       .Help("Requests denied, by reason")
-                       .Register(r);
+  auto& denials = prometheus::BuildCounter()
+                      .Name("qosmgr_denials_total")
+                      .Help("Requests denied, by reason")
+                      .Register(r);
+  for (size_t reason = 0; reason < Impl::kDenyReasons; ++reason) {
+    impl->denials[reason] =
+        &denials.Add({{"reason", denyReasonName(static_cast<DenyReason>(reason))}});
+  }
   impl->releases = &prometheus::BuildCounter()
                         .Name("qosmgr_releases_total")
                         .Help("Flows released by their hosts")
@@ -131,19 +150,27 @@ Result<std::unique_ptr<ServerMetrics>> ServerMetrics::start(const std::string& l
   return std::unique_ptr<ServerMetrics>(new ServerMetrics(std::move(impl)));
 }
 
-void ServerMetrics::countRequest(const std::string& type, const std::string& status) {
-  impl_->requests->Add({{"type", type}, {"status", status}}).Increment();
+void ServerMetrics::countRequest(std::string_view type, control::ReplyStatus status) {
+  size_t t = 0;
+  while (t < kRequestTypes.size() && kRequestTypes[t] != type) {
+    ++t;
+  }
+  impl_->requests[t][static_cast<size_t>(status)]->Increment();
 }
 
 void ServerMetrics::countAdmission(size_t profile_index) {
-  impl_->admissions
-      ->Add({{"profile",
-              profile_index == 0 ? "default" : "alternate" + std::to_string(profile_index)}})
-      .Increment();
+  auto& by_profile = impl_->admissions_by_profile;
+  // Profiles are the configured default and alternates: a handful.
+  while (by_profile.size() <= profile_index) {
+    const size_t i = by_profile.size();
+    by_profile.push_back(&impl_->admissions->Add(
+        {{"profile", i == 0 ? "default" : "alternate" + std::to_string(i)}}));
+  }
+  by_profile[profile_index]->Increment();
 }
 
 void ServerMetrics::countDenial(DenyReason reason) {
-  impl_->denials->Add({{"reason", denyReasonName(reason)}}).Increment();
+  impl_->denials[static_cast<size_t>(reason)]->Increment();
 }
 
 void ServerMetrics::countRelease() { impl_->releases->Increment(); }
@@ -153,6 +180,14 @@ void ServerMetrics::countExpired(size_t n) { impl_->expired->Increment(static_ca
 void ServerMetrics::observeCommit(size_t n_changes, double seconds) {
   impl_->committed_changes->Increment(static_cast<double>(n_changes));
   impl_->commit_seconds->Observe(seconds);
+}
+
+std::vector<prometheus::MetricFamily> ServerMetrics::collect() const {
+  std::vector<MetricFamily> families = impl_->registry->Collect();
+  for (MetricFamily& family : impl_->usage->Collect()) {
+    families.push_back(std::move(family));
+  }
+  return families;
 }
 
 }  // namespace qos::manager

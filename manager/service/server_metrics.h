@@ -2,12 +2,22 @@
 // admissions, denials by reason, releases, lease expiries, store commit
 // latency, and, read from the engine when scraped, per network/SLA/class
 // capacity and reservation.
+//
+// Every labelled series is made once (at start, or at its first use for
+// admissions by profile) and kept: counting is then one atomic add, where
+// prometheus::Family::Add() would build and hash a label map each time.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include <prometheus/metric_family.h>
 
 #include "control/common/result.h"
+#include "control/protocol/envelope.h"
 #include "manager/admission/admission.h"
 
 namespace qos::manager {
@@ -22,12 +32,24 @@ public:
                                                       const AdmissionEngine& engine);
   ~ServerMetrics();
 
-  void countRequest(const std::string& type, const std::string& status);
+  /**
+   * Message types counted under their own name; any other is counted as
+   * "unknown" (a client must not be able to create series at will).
+   * "invalid" stands for messages that could not be decoded.
+   */
+  static constexpr std::array<std::string_view, 9> kRequestTypes = {
+      "provision",  "release", "refresh", "flows",  "networks",
+      "appliances", "stats",   "ping",    "invalid"};
+
+  void countRequest(std::string_view type, control::ReplyStatus status);
   void countAdmission(size_t profile_index);
   void countDenial(DenyReason reason);
   void countRelease();
   void countExpired(size_t n);
   void observeCommit(size_t n_changes, double seconds);
+
+  /** What a scrape would return now (tests). */
+  std::vector<prometheus::MetricFamily> collect() const;
 
 private:
   struct Impl;

@@ -299,18 +299,29 @@ void ReservationStore::setBeforeCommitHookForTest(std::function<void()> hook) {
 
 Result<void> ReservationStore::commit() {
   const std::lock_guard<std::mutex> db_lock(db_mutex_);
-  Staged staged;
-  {
-    const std::lock_guard<std::mutex> lock(staged_mutex_);
-    staged.swap(staged_);
-  }
+  const Changes staged = takeStaged();
   if (staged.empty()) {
     return {};
   }
   return writeStaged(staged);
 }
 
-Result<void> ReservationStore::writeStaged(const Staged& staged) {
+ReservationStore::Changes ReservationStore::takeStaged() {
+  Changes staged;
+  const std::lock_guard<std::mutex> lock(staged_mutex_);
+  staged.swap(staged_);
+  return staged;
+}
+
+Result<void> ReservationStore::commit(const Changes& changes) {
+  if (changes.empty()) {
+    return {};
+  }
+  const std::lock_guard<std::mutex> db_lock(db_mutex_);
+  return writeStaged(changes);
+}
+
+Result<void> ReservationStore::writeStaged(const Changes& staged) {
   const std::string what = "commit of " + std::to_string(staged.size()) + " changes";
   {
     ResetOnExit reset(begin_.get());

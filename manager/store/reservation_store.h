@@ -88,12 +88,33 @@ public:
   /** Flows with a staged change. */
   size_t stagedCount() const;
 
+  /** A put (the row, serialized when staged) or, when empty, a delete. */
+  struct StagedRow {
+    uint64_t expires_at_ms = 0;
+    std::string client_id;
+    std::string request_id;
+    std::string grant_json;
+  };
+  /** Staged changes, by flow id: the last change staged for a flow. */
+  using Changes = std::map<uint64_t, std::optional<StagedRow>>;
+
   /**
    * Writes every staged change in one transaction, durable when this returns
    * ok.  Nothing staged: ok, no transaction.  On failure the transaction is
    * rolled back, the staged changes are dropped and the Error says why.
+   * The same as commit(takeStaged()).
    */
   Result<void> commit();
+
+  /**
+   * Takes what is staged so far, leaving nothing staged: the caller decides
+   * which changes a transaction holds (e.g. the changes behind one batch of
+   * replies) and may stage more while commit(Changes) writes these on
+   * another thread.
+   */
+  Changes takeStaged();
+  /** Writes @p changes in one transaction; as commit(). */
+  Result<void> commit(const Changes& changes);
 
   /**
    * Every stored grant, by flow id.  A row that cannot be read back (not
@@ -121,20 +142,11 @@ private:
   using DbPtr = std::unique_ptr<sqlite3, DbDeleter>;
   using StatementPtr = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
 
-  /** A staged put (the row, serialized when staged) or, when empty, a delete. */
-  struct StagedRow {
-    uint64_t expires_at_ms = 0;
-    std::string client_id;
-    std::string request_id;
-    std::string grant_json;
-  };
-  using Staged = std::map<uint64_t, std::optional<StagedRow>>;
-
   ReservationStore(std::string path, DbPtr db);
   Result<void> initialize(WalCheckpointer::Limits checkpoint_limits);
   Result<void> createOrVerifySchema();
   Result<void> prepareStatements();
-  Result<void> writeStaged(const Staged& staged);
+  Result<void> writeStaged(const Changes& staged);
   Result<StatementPtr> prepare(const char* sql) const;
   Result<void> exec(const char* sql, const char* what);
   Error sqliteError(const std::string& what) const;
@@ -155,7 +167,7 @@ private:
   /** Serializes use of db_ (commit, loadAll). */
   mutable std::mutex db_mutex_;
   mutable std::mutex staged_mutex_;
-  Staged staged_;  ///< guarded by staged_mutex_
+  Changes staged_;  ///< guarded by staged_mutex_
   std::function<void()> before_commit_hook_;
 };
 

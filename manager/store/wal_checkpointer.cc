@@ -24,7 +24,6 @@ Result<std::unique_ptr<WalCheckpointer>> WalCheckpointer::start(sqlite3* writer,
     sqlite3_close_v2(connection);
     return makeError(std::move(message));
   }
-  sqlite3_busy_timeout(connection, kRestartWaitMs);
   std::unique_ptr<WalCheckpointer> checkpointer(
       new WalCheckpointer(writer, connection, path, limits));
   sqlite3_wal_hook(writer, &WalCheckpointer::onCommit, checkpointer.get());
@@ -56,25 +55,47 @@ WalCheckpointer::Counts WalCheckpointer::counts() const {
   return counts_;
 }
 
-bool WalCheckpointer::due() const {
-  return log_pages_ - copied_pages_ >= limits_.wake_pages || log_pages_ >= limits_.restart_pages;
-}
+bool WalCheckpointer::due() const { return log_pages_ - copied_pages_ >= limits_.wake_pages; }
 
-// Called by SQLite on the writer's thread after each commit: only note and wake.
-int WalCheckpointer::onCommit(void* self, sqlite3* /*db*/, const char* /*name*/, int log_pages) {
+// Called by SQLite on the writer's thread after each commit, with the write
+// lock released: notes the log's size, wakes the thread, and restarts the
+// log when it is long and (nearly) all copied, or twice too long.
+int WalCheckpointer::onCommit(void* self, sqlite3* db, const char* /*name*/, int log_pages) {
   auto* checkpointer = static_cast<WalCheckpointer*>(self);
+  const Limits& limits = checkpointer->limits_;
   bool wake = false;
+  bool restart = false;
   {
     const std::lock_guard<std::mutex> lock(checkpointer->mutex_);
     if (log_pages < checkpointer->log_pages_) {
-      checkpointer->copied_pages_ = 0;  // the log was restarted
+      checkpointer->copied_pages_ = 0;  // the log was restarted (by SQLite on its own)
+      ++checkpointer->generation_;
     }
     checkpointer->log_pages_ = log_pages;
     checkpointer->logged_ = true;
-    wake = checkpointer->due();
+    if (checkpointer->due() && !checkpointer->wake_requested_) {
+      checkpointer->wake_requested_ = true;
+      wake = true;
+    }
+    restart = log_pages >= limits.restart_pages &&
+              (log_pages - checkpointer->copied_pages_ <= limits.wake_pages ||
+               log_pages >= 2 * limits.restart_pages);
   }
   if (wake) {
     checkpointer->wake_.notify_one();
+  }
+  if (restart) {
+    // Waits (the writer's busy timeout) for a passive round in progress.
+    // BUSY or an error: the log stays long until the next commit tries again.
+    const int rc =
+        sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+    if (rc == SQLITE_OK) {
+      const std::lock_guard<std::mutex> lock(checkpointer->mutex_);
+      ++checkpointer->counts_.restarts;
+      ++checkpointer->generation_;
+      checkpointer->log_pages_ = 0;
+      checkpointer->copied_pages_ = 0;
+    }
   }
   return SQLITE_OK;
 }
@@ -82,21 +103,21 @@ int WalCheckpointer::onCommit(void* self, sqlite3* /*db*/, const char* /*name*/,
 void WalCheckpointer::run() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    wake_.wait_for(lock, kInterval, [this] { return stop_ || due(); });
+    wake_.wait_for(lock, kInterval, [this] { return stop_ || wake_requested_; });
     if (stop_) {
       return;
     }
-    if (!logged_) {
-      continue;
+    if (!wake_requested_ && !logged_) {
+      continue;  // a quiet second: nothing to copy
     }
-    const bool restart = log_pages_ >= limits_.restart_pages;
+    wake_requested_ = false;
     logged_ = false;
+    const uint64_t generation = generation_;
     lock.unlock();
     int log_frames = 0;
     int copied_frames = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(
-        connection_, nullptr, restart ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
-        &log_frames, &copied_frames);
+    const int rc = sqlite3_wal_checkpoint_v2(connection_, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                             &log_frames, &copied_frames);
     // BUSY: the writer or a reader was in the way; the next round tries again.
     const bool failed = rc != SQLITE_OK && rc != SQLITE_BUSY;
     // Logged when it starts failing and when it recovers, not every time.
@@ -109,11 +130,8 @@ void WalCheckpointer::run() {
     failing_ = failed;
     lock.lock();
     ++counts_.checkpoints;
-    if (restart && rc == SQLITE_OK) {
-      ++counts_.restarts;
-      copied_pages_ = 0;
-      log_pages_ = 0;
-    } else if (copied_frames > copied_pages_) {
+    // Unless the log was restarted meanwhile: then these numbers are stale.
+    if (generation == generation_ && copied_frames > copied_pages_) {
       copied_pages_ = copied_frames;
     }
   }

@@ -8,16 +8,20 @@
 // and an extra fsync, which was most of qosmgr's tail latency.
 //
 // Here the writer's automatic checkpoint is off (its WAL hook is replaced by
-// onCommit, which only counts and wakes), and this thread checkpoints on its
-// own connection:
-//  - PASSIVE, once Limits::wake_pages pages have been logged since its last
-//    checkpoint, or every kInterval when there are any: it copies what it can
-//    and never blocks the writer, which goes on appending meanwhile.
-//  - RESTART, once the log holds Limits::restart_pages: the log file is only reused
-//    from its start when a writer finds every frame copied, which under
-//    constant load never happens by chance, so without this it would grow
-//    without end.  RESTART holds new commits back while it copies the last
-//    few frames (the passive ones did the rest), about one fsync.
+// onCommit), and:
+//  - A thread of this class checkpoints PASSIVE on its own connection once
+//    Limits::wake_pages pages have been logged since its last checkpoint, or
+//    every kInterval when there are any: it copies what it can and never
+//    blocks the writer, which goes on appending meanwhile.
+//  - The log file is only reused from its start when a writer finds every
+//    frame already copied, which under constant load never happens by chance,
+//    so without more it would grow without end.  Once it holds
+//    Limits::restart_pages, the writer itself, right after its commit (where
+//    SQLite's own automatic checkpoint would run), checkpoints RESTART: the
+//    passive rounds have copied nearly everything, so that is the last few
+//    frames and one fsync of the database file, once every restart_pages.
+//    (A RESTART from the background thread would need the write lock, which
+//    a busy writer retakes at once: it starves.)
 //
 // Durability is unchanged: a commit is durable once its log frames are
 // fsynced (synchronous=FULL), whoever checkpoints them later.  After a crash
@@ -46,8 +50,6 @@ public:
     /** Log size, in pages (4 KiB), from which a checkpoint also restarts the log. */
     int restart_pages = 8000;
   };
-  /** How long RESTART waits for the writer's transaction in progress. */
-  static constexpr int kRestartWaitMs = 1000;
   /** Checkpoint at least this often while anything was logged. */
   static constexpr std::chrono::milliseconds kInterval{1000};
 
@@ -83,13 +85,15 @@ private:
   const Limits limits_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  bool stop_ = false;     ///< guarded by mutex_
-  int log_pages_ = 0;     ///< guarded by mutex_: the log's size after the last commit
-  int copied_pages_ = 0;  ///< guarded by mutex_: of those, copied by the last checkpoint
-  bool logged_ = false;   ///< guarded by mutex_: a commit since the last checkpoint
-  Counts counts_;         ///< guarded by mutex_
-  bool failing_ = false;  ///< this thread's: the last checkpoint failed (logged once)
-  std::thread thread_;    ///< last: starts once everything above is set
+  bool stop_ = false;            ///< guarded by mutex_
+  int log_pages_ = 0;            ///< guarded by mutex_: the log's size after the last commit
+  int copied_pages_ = 0;         ///< guarded by mutex_: of those, copied by the last checkpoint
+  bool logged_ = false;          ///< guarded by mutex_: a commit since the last checkpoint
+  bool wake_requested_ = false;  ///< guarded by mutex_: due() became true
+  uint64_t generation_ = 0;      ///< guarded by mutex_: log restarts seen
+  Counts counts_;                ///< guarded by mutex_
+  bool failing_ = false;         ///< this thread's: the last checkpoint failed (logged once)
+  std::thread thread_;           ///< last: starts once everything above is set
 };
 
 }  // namespace qos::manager
