@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -508,6 +509,78 @@ Result<AdmissionRequest> requestFromJson(const json& body) {
   reader.rejectUnknownKeys();
   if (reader.failed()) {
     return reader.error();
+  }
+  return request;
+}
+
+std::optional<AdmissionRequest> requestFromFlatBody(const control::FlatRequest& message) {
+  using Kind = control::FlatValue::Kind;
+  AdmissionRequest request;
+  size_t members = 0;  // non-null members read; any other member is unknown
+  // Each reader: true if the member is absent, null, or valid (then read).
+  const auto text = [&](std::string_view key, bool required, std::string& out) {
+    const control::FlatValue* v = message.find(key);
+    if (v == nullptr || v->kind == Kind::Null) {
+      members += v != nullptr ? 1 : 0;
+      return !required;
+    }
+    ++members;
+    if (v->kind != Kind::String || (required && v->text.empty())) {
+      return false;
+    }
+    out = v->text;
+    return true;
+  };
+  const auto number = [&](std::string_view key, uint64_t max, auto& out) {
+    const control::FlatValue* v = message.find(key);
+    if (v == nullptr || v->kind == Kind::Null) {
+      members += v != nullptr ? 1 : 0;
+      return true;
+    }
+    ++members;
+    if (v->kind != Kind::Unsigned || v->number > max) {
+      return false;
+    }
+    out = static_cast<std::remove_reference_t<decltype(out)>>(v->number);
+    return true;
+  };
+  const auto address = [&](std::string_view key, IpAddress& out) {
+    std::string value;
+    if (!text(key, true, value)) {
+      return false;
+    }
+    Result<IpAddress> parsed = parseIpAddress(value);
+    if (!parsed) {
+      return false;
+    }
+    out = *parsed;
+    return true;
+  };
+  std::string proto;
+  bool ok = text("app", false, request.application) && address("src", request.flow.src) &&
+            number("sport", std::numeric_limits<uint16_t>::max(), request.flow.src_port) &&
+            address("dst", request.flow.dst) &&
+            number("dport", std::numeric_limits<uint16_t>::max(), request.flow.dst_port) &&
+            text("proto", true, proto) &&
+            number("lease", std::numeric_limits<uint32_t>::max(), request.lease_sec) &&
+            text("client", true, request.client_id) && text("request_id", true, request.request_id);
+  if (ok) {
+    const std::optional<uint8_t> protocol = protocolFromName(proto);
+    ok = protocol.has_value();
+    request.flow.protocol = protocol.value_or(0);
+  }
+  if (ok) {
+    if (const control::FlatValue* v = message.find("bidir")) {
+      ++members;
+      if (v->kind == Kind::Bool) {
+        request.bidirectional = v->flag;
+      } else {
+        ok = v->kind == Kind::Null;
+      }
+    }
+  }
+  if (!ok || members != message.body.size()) {
+    return std::nullopt;
   }
   return request;
 }

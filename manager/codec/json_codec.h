@@ -41,6 +41,7 @@
 #include <nlohmann/json.hpp>
 
 #include "control/common/result.h"
+#include "control/protocol/flat_request.h"
 #include "manager/admission/admission.h"
 #include "manager/config/manager_config.h"
 
@@ -59,6 +60,12 @@ Result<Grant> grantFromJson(const nlohmann::json& json);
 
 /** Reads the body of a "provision" message (see the top of this file). */
 Result<AdmissionRequest> requestFromJson(const nlohmann::json& body);
+/**
+ * The same, from a body read by control::decodeFlatRequest(): the request if
+ * requestFromJson() would return exactly it, nullopt for anything else (then
+ * requestFromJson() on the general path names the error).
+ */
+std::optional<AdmissionRequest> requestFromFlatBody(const control::FlatRequest& message);
 /** The body of a "provision" message, as clients send it. */
 nlohmann::json toJson(const AdmissionRequest& request);
 

@@ -10,6 +10,7 @@
 
 #include "control/common/log.h"
 #include "control/protocol/envelope.h"
+#include "control/protocol/flat_request.h"
 #include "manager/codec/json_codec.h"
 #include "manager/service/batch_committer.h"
 #include "manager/service/server_metrics.h"
@@ -68,6 +69,7 @@ struct RequestServer::Impl {
   uint64_t last_expiry_ms = 0;
   uint64_t log_window_start_ms = 0;
   int log_budget = kLogBurst;
+  control::FlatRequest flat;  ///< reused by every message, so it keeps its capacity
   uint64_t log_suppressed = 0;
 
   Impl(const ManagerConfig& c, AdmissionEngine& e, ReservationStore* s, ServerMetrics* m, Clock k)
@@ -97,9 +99,99 @@ struct RequestServer::Impl {
     }
   }
 
+  // Admits @p request and writes the reply (grant or denial) into @p out.
+  void admit(const AdmissionRequest& request, uint64_t now, Outgoing& out) {
+    const size_t flows_before = engine.flowCount();
+    AdmissionResult result = engine.admit(request, now);
+    if (auto* grant = std::get_if<Grant>(&result)) {
+      const bool is_new = engine.flowCount() > flows_before;
+      std::string text = encodeGrant(*grant);
+      out.names_flow = grant->flow_id;
+      if (is_new) {
+        if (store != nullptr) {
+          store->stagePut(*grant, text);
+        }
+        out.undo_admission = grant->flow_id;
+        if (metrics != nullptr) {
+          metrics->countAdmission(grant->profile_index);
+        }
+      }
+      // The grant's members, then "retried": whether this answers a retry.
+      text.pop_back();
+      text += is_new ? ",\"retried\":false}" : ",\"retried\":true}";
+      out.reply.body_json = std::move(text);
+      return;
+    }
+    const Denial& denial = std::get<Denial>(result);
+    if (metrics != nullptr) {
+      metrics->countDenial(denial.reason);
+    }
+    out.reply.status =
+        denial.reason == DenyReason::BadRequest ? ReplyStatus::Error : ReplyStatus::Denied;
+    out.reply.error = {
+        denial.reason == DenyReason::BadRequest ? "bad_request" : denyReasonName(denial.reason),
+        denial.message};
+    out.reply.body = toJson(denial);
+  }
+
+  // Releases @p flow_id and writes the reply into @p out.
+  void release(uint64_t flow_id, Outgoing& out) {
+    auto released = engine.release(flow_id);
+    if (!released) {
+      out.reply = errorReply(out.reply.id, "unknown_flow",
+                             "no flow " + std::to_string(flow_id) + " (released or expired)");
+      return;
+    }
+    if (store != nullptr) {
+      store->stageDelete(flow_id);
+    }
+    out.released_flow = flow_id;
+    if (metrics != nullptr) {
+      metrics->countRelease();
+    }
+    out.reply.body_json = encodeGrant(*released);
+  }
+
+  // The fast path (control/protocol/flat_request.h) for the two messages
+  // that come by the thousand: a provision whose body reads exactly as
+  // requestFromJson() would read it, and a release.  False: not handled,
+  // the general path answers (and names any error).
+  bool handleFlat(std::string_view payload, zmq::message_t& identity,
+                  std::vector<Outgoing>& batch) {
+    if (!control::decodeFlatRequest(payload, flat)) {
+      return false;
+    }
+    const bool is_provision = flat.type == "provision";
+    std::optional<AdmissionRequest> request;
+    const control::FlatValue* flow_id = nullptr;
+    if (is_provision) {
+      request = requestFromFlatBody(flat);
+      if (!request) {
+        return false;
+      }
+    } else if (flat.type == "release") {
+      flow_id = flat.find("flow_id");
+      if (flow_id == nullptr || flow_id->kind != control::FlatValue::Kind::Unsigned) {
+        return false;
+      }
+    } else {
+      return false;
+    }
+    Outgoing out{std::move(identity), Reply{}, std::nullopt, std::nullopt, std::nullopt};
+    out.reply.id = flat.id;
+    if (is_provision) {
+      admit(*request, clock(), out);
+    } else {
+      release(flow_id->number, out);
+    }
+    count(flat.type, out.reply);
+    batch.push_back(std::move(out));
+    return true;
+  }
+
   // Answers one decoded request.  Changes to the store are staged, not committed.
   Outgoing handle(const control::Request& req, zmq::message_t identity) {
-    Outgoing out{std::move(identity), Reply{}, std::nullopt};
+    Outgoing out{std::move(identity), Reply{}, std::nullopt, std::nullopt, std::nullopt};
     out.reply.id = req.id;
     const uint64_t now = clock();
     if (req.type == "provision") {
@@ -108,37 +200,7 @@ struct RequestServer::Impl {
         out.reply = errorReply(req.id, "bad_request", request.error().message);
         return out;
       }
-      const size_t flows_before = engine.flowCount();
-      AdmissionResult result = engine.admit(*request, now);
-      if (auto* grant = std::get_if<Grant>(&result)) {
-        const bool is_new = engine.flowCount() > flows_before;
-        std::string text = encodeGrant(*grant);
-        out.names_flow = grant->flow_id;
-        if (is_new) {
-          if (store != nullptr) {
-            store->stagePut(*grant, text);
-          }
-          out.undo_admission = grant->flow_id;
-          if (metrics != nullptr) {
-            metrics->countAdmission(grant->profile_index);
-          }
-        }
-        // The grant's members, then "retried": whether this answers a retry.
-        text.pop_back();
-        text += is_new ? ",\"retried\":false}" : ",\"retried\":true}";
-        out.reply.body_json = std::move(text);
-        return out;
-      }
-      const Denial& denial = std::get<Denial>(result);
-      if (metrics != nullptr) {
-        metrics->countDenial(denial.reason);
-      }
-      out.reply.status =
-          denial.reason == DenyReason::BadRequest ? ReplyStatus::Error : ReplyStatus::Denied;
-      out.reply.error = {
-          denial.reason == DenyReason::BadRequest ? "bad_request" : denyReasonName(denial.reason),
-          denial.message};
-      out.reply.body = toJson(denial);
+      admit(*request, now, out);
       return out;
     }
     if (req.type == "release" || req.type == "refresh") {
@@ -149,20 +211,7 @@ struct RequestServer::Impl {
       }
       const uint64_t flow_id = it->get<uint64_t>();
       if (req.type == "release") {
-        auto released = engine.release(flow_id);
-        if (!released) {
-          out.reply = errorReply(req.id, "unknown_flow",
-                                 "no flow " + std::to_string(flow_id) + " (released or expired)");
-          return out;
-        }
-        if (store != nullptr) {
-          store->stageDelete(flow_id);
-        }
-        out.released_flow = flow_id;
-        if (metrics != nullptr) {
-          metrics->countRelease();
-        }
-        out.reply.body_json = encodeGrant(*released);
+        release(flow_id, out);
         return out;
       }
       uint32_t lease_sec = 0;
@@ -261,6 +310,9 @@ struct RequestServer::Impl {
       return true;
     }
     const std::string_view payload(static_cast<const char*>(frames[2].data()), frames[2].size());
+    if (handleFlat(payload, frames[0], batch)) {
+      return true;
+    }
     auto request = control::decodeRequest(payload);
     if (!request) {
       Reply reply = control::decodeFailureReply(payload, request.error());
