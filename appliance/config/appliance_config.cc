@@ -275,8 +275,9 @@ Result<ApplianceConfig> readConfig(const toml::table& root, const std::string& p
     readClass(c, cfg);
   }
 
-  std::set<
-      std::tuple<std::array<uint8_t, 16>, std::array<uint8_t, 16>, uint8_t, uint16_t, uint16_t>>
+  // The family too: 198.18.1.10 and c612:10a:: share their address bytes.
+  std::set<std::tuple<uint8_t, std::array<uint8_t, 16>, std::array<uint8_t, 16>, uint8_t, uint16_t,
+                      uint16_t>>
       seen;
   for (Section& f : top.getTableArray("flow")) {
     readFlow(f, cfg);
@@ -284,7 +285,8 @@ Result<ApplianceConfig> readConfig(const toml::table& root, const std::string& p
       break;
     }
     const FlowRule& r = cfg.flows.back();
-    if (!seen.insert({r.src.bytes, r.dst.bytes, r.protocol, r.src_port, r.dst_port}).second) {
+    if (!seen.insert({r.src.family, r.src.bytes, r.dst.bytes, r.protocol, r.src_port, r.dst_port})
+             .second) {
       f.fail("the same flow (src, dst, proto, sport, dport) is defined twice");
     }
   }

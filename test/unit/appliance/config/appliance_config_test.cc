@@ -157,6 +157,19 @@ TEST(ApplianceConfig, RefusalsNameFileLineColumnAndKey) {
   }
 }
 
+TEST(ApplianceConfig, AnIpv4AndAnIpv6FlowWithTheSameAddressBytesAreTwoFlows) {
+  // c612:10a:: and c613:114:: begin with the bytes of 198.18.1.10 and 198.19.1.20.
+  auto r =
+      parseApplianceConfig(std::string(kPair) +
+                               "[[flow]]\nsrc = \"198.18.1.10\"\ndst = \"198.19.1.20\"\ndscp = 1\n"
+                               "[[flow]]\nsrc = \"c612:10a::\"\ndst = \"c613:114::\"\ndscp = 2\n",
+                           "t.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->flows.size(), 2u);
+  EXPECT_EQ(r->flows[0].src.bytes, r->flows[1].src.bytes);
+  EXPECT_NE(r->flows[0].src.family, r->flows[1].src.family);
+}
+
 TEST(ApplianceConfig, PairsAreRequiredAndDistinct) {
   auto none = parseApplianceConfig("[policy]\nunmatched = \"trust\"\n", "p.toml");
   ASSERT_FALSE(none.ok());
