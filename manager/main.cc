@@ -22,6 +22,7 @@
 #include "control/common/log.h"
 #include "manager/admission/admission.h"
 #include "manager/config/manager_config.h"
+#include "manager/service/config_reload.h"
 #include "manager/service/request_server.h"
 #include "manager/service/server_metrics.h"
 #include "manager/store/reservation_store.h"
@@ -110,7 +111,10 @@ int runMain(int argc, char** argv) {
     return kExitUsage;
   }
   if (vm.count("help") != 0) {
-    std::cout << desc << "\nSignals: SIGINT/SIGTERM stop cleanly after the current batch.\n";
+    std::cout << desc
+              << "\nSignals: SIGINT/SIGTERM stop cleanly after the current batch; SIGHUP reloads\n"
+                 "the config (networks, classes, links, SLAs, applications, leases) if every\n"
+                 "live reservation still fits it unchanged, and otherwise keeps the old one.\n";
     return kExitOk;
   }
   if (vm.count("version") != 0) {
@@ -138,8 +142,9 @@ int runMain(int argc, char** argv) {
   }
   installSignals();
 
-  const mgr::Topology topology(*config);
-  mgr::AdmissionEngine engine(*config, topology);
+  // Declared before everything that points into it (engine, server, metrics).
+  mgr::ConfigReload configs(path, *config);
+  mgr::AdmissionEngine engine(configs.config(), configs.topology());
   // One manager per state file: two would both hand out the same bandwidth.
   int lock_fd = -1;
   if (!config->state_path.empty()) {
@@ -166,7 +171,7 @@ int runMain(int argc, char** argv) {
     qos::log::error(metrics.error().message);
     return kExitRuntime;
   }
-  mgr::RequestServer server(*config, engine, store->get(), metrics->get());
+  mgr::RequestServer server(configs.config(), engine, store->get(), metrics->get());
   if (auto r = server.bind(); !r) {
     qos::log::error(r.error().message);
     return kExitRuntime;
@@ -176,13 +181,15 @@ int runMain(int argc, char** argv) {
                  (config->state_path.empty() ? std::string("in memory") : config->state_path) +
                  (config->metrics_listen.empty() ? "" : ", metrics on " + config->metrics_listen) +
                  ")");
-  std::thread reload_watch([] {
+  std::thread reload_watch([&configs, &engine, &server] {
     while (!g_stop.load()) {
       if (g_reload != 0) {
         g_reload = 0;
-        qos::log::warning(
-            "SIGHUP: qosmgr does not reload its config yet; restart it to apply "
-            "changes (reservations survive the restart)");
+        if (qos::Result<std::string> r = configs.reload(engine, &server); r) {
+          qos::log::info("SIGHUP: " + *r);
+        } else {
+          qos::log::error("SIGHUP: " + r.error().message);
+        }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

@@ -458,7 +458,7 @@ Denial deny(DenyReason reason, std::string message) { return Denial{reason, std:
 }  // namespace
 
 AdmissionEngine::AdmissionEngine(const ManagerConfig& config, const Topology& topology)
-    : config_(config), topology_(topology), state_(std::make_unique<State>()) {
+    : config_(&config), topology_(&topology), state_(std::make_unique<State>()) {
   State& st = *state_;
   // Intern every class name first, so every per-owner vector has its final size.
   for (const NetworkConfig& net : config.networks) {
@@ -557,11 +557,11 @@ AdmissionResult AdmissionEngine::admit(const AdmissionRequest& request, uint64_t
                                             " and destination " + formatIpAddress(flow.dst) +
                                             " must both be IPv4 or both IPv6");
   }
-  const uint32_t lease_sec = request.lease_sec == 0 ? config_.lease_sec : request.lease_sec;
-  if (lease_sec > config_.max_lease_sec) {
+  const uint32_t lease_sec = request.lease_sec == 0 ? config_->lease_sec : request.lease_sec;
+  if (lease_sec > config_->max_lease_sec) {
     return deny(DenyReason::BadRequest, "lease of " + std::to_string(lease_sec) +
                                             " s is over the maximum of " +
-                                            std::to_string(config_.max_lease_sec) + " s");
+                                            std::to_string(config_->max_lease_sec) + " s");
   }
 
   uint32_t app_index = kNone;
@@ -573,8 +573,8 @@ AdmissionResult AdmissionEngine::admit(const AdmissionRequest& request, uint64_t
     }
     app_index = it->second;
   } else {
-    for (uint32_t a = 0; a < config_.applications.size(); ++a) {
-      const std::optional<AppMatch>& match = config_.applications[a].match;
+    for (uint32_t a = 0; a < config_->applications.size(); ++a) {
+      const std::optional<AppMatch>& match = config_->applications[a].match;
       if (match && matches(*match, flow)) {
         app_index = a;
         break;
@@ -586,24 +586,24 @@ AdmissionResult AdmissionEngine::admit(const AdmissionRequest& request, uint64_t
                       std::to_string(flow.src_port) + " to port " + std::to_string(flow.dst_port));
     }
   }
-  const ApplicationConfig& app = config_.applications[app_index];
+  const ApplicationConfig& app = config_->applications[app_index];
 
-  const std::optional<NetworkIndex> src_net = topology_.networkOf(flow.src);
+  const std::optional<NetworkIndex> src_net = topology_->networkOf(flow.src);
   if (!src_net) {
     return deny(DenyReason::NoSourceNetwork,
                 "no network holds the source address " + formatIpAddress(flow.src));
   }
-  const std::optional<NetworkIndex> dst_net = topology_.networkOf(flow.dst);
+  const std::optional<NetworkIndex> dst_net = topology_->networkOf(flow.dst);
   if (!dst_net) {
     return deny(DenyReason::NoDestinationNetwork,
                 "no network holds the destination address " + formatIpAddress(flow.dst));
   }
-  const std::vector<NetworkIndex>& path = topology_.path(*src_net, *dst_net);
+  const std::vector<NetworkIndex>& path = topology_->path(*src_net, *dst_net);
   const std::vector<NetworkIndex>* reverse_path =
-      request.bidirectional ? &topology_.path(*dst_net, *src_net) : nullptr;
+      request.bidirectional ? &topology_->path(*dst_net, *src_net) : nullptr;
   if (path.empty() || (reverse_path != nullptr && reverse_path->empty())) {
-    return deny(DenyReason::NoPath, "no chain of links joins " + config_.networks[*src_net].name +
-                                        " and " + config_.networks[*dst_net].name);
+    return deny(DenyReason::NoPath, "no chain of links joins " + config_->networks[*src_net].name +
+                                        " and " + config_->networks[*dst_net].name);
   }
 
   const std::vector<uint32_t>& profile_class = st.apps[app_index].profile_class;
@@ -624,10 +624,10 @@ AdmissionResult AdmissionEngine::admit(const AdmissionRequest& request, uint64_t
     grant.flow = flow;
     grant.bidirectional = request.bidirectional;
     grant.dscp = st.dscpOn(path, profile_class[i]);
-    grant.path = pathNames(config_, path);
+    grant.path = pathNames(*config_, path);
     if (reverse_path != nullptr) {
       grant.reverse_dscp = st.dscpOn(*reverse_path, profile_class[i]);
-      grant.reverse_path = pathNames(config_, *reverse_path);
+      grant.reverse_path = pathNames(*config_, *reverse_path);
     }
     grant.meter = meterFor(profile);
     grant.expires_at_ms = now_ms + uint64_t{lease_sec} * kMsPerSec;
@@ -649,13 +649,13 @@ AdmissionResult AdmissionEngine::admit(const AdmissionRequest& request, uint64_t
     const std::string direction = refusal.reverse ? " (reverse path)" : "";
     if (refusal.kind == Refusal::Kind::Unavailable) {
       details += ": no class " + profile.class_name + " on " +
-                 config_.networks[refusal.network].name + direction;
+                 config_->networks[refusal.network].name + direction;
       continue;
     }
     any_available = true;
     const Slot& slot = st.slots[refusal.slot];
-    details += slot.is_sla ? " on SLA " + config_.slas[slot.owner].name
-                           : " on " + config_.networks[slot.owner].name;
+    details += slot.is_sla ? " on SLA " + config_->slas[slot.owner].name
+                           : " on " + config_->networks[slot.owner].name;
     details += direction + " (" + formatRate(slot.reserved_bps) + " of " +
                formatRate(*slot.capacity_bps) + " reserved";
     if (refusal.crossings > 1) {
@@ -688,7 +688,7 @@ std::optional<uint64_t> AdmissionEngine::refresh(uint64_t flow_id, uint32_t leas
     return std::nullopt;
   }
   const uint32_t effective_sec =
-      std::min(lease_sec == 0 ? config_.lease_sec : lease_sec, config_.max_lease_sec);
+      std::min(lease_sec == 0 ? config_->lease_sec : lease_sec, config_->max_lease_sec);
   const uint64_t expires_at_ms = now_ms + uint64_t{effective_sec} * kMsPerSec;
   Grant& grant = it->second.grant;
   if (grant.expires_at_ms != expires_at_ms) {
@@ -735,29 +735,29 @@ Result<void> AdmissionEngine::restore(const Grant& grant) {
   if ((flow.src.family != 4 && flow.src.family != 6) || flow.src.family != flow.dst.family) {
     return makeError(what + ": source and destination must both be IPv4 or both IPv6");
   }
-  const std::optional<NetworkIndex> src_net = topology_.networkOf(flow.src);
-  const std::optional<NetworkIndex> dst_net = topology_.networkOf(flow.dst);
+  const std::optional<NetworkIndex> src_net = topology_->networkOf(flow.src);
+  const std::optional<NetworkIndex> dst_net = topology_->networkOf(flow.dst);
   if (!src_net || !dst_net) {
     return makeError(what + ": no network holds " +
                      formatIpAddress(!src_net ? flow.src : flow.dst));
   }
-  const std::vector<NetworkIndex>& path = topology_.path(*src_net, *dst_net);
+  const std::vector<NetworkIndex>& path = topology_->path(*src_net, *dst_net);
   const std::vector<NetworkIndex>* reverse_path =
-      grant.bidirectional ? &topology_.path(*dst_net, *src_net) : nullptr;
+      grant.bidirectional ? &topology_->path(*dst_net, *src_net) : nullptr;
   if (path.empty() || (reverse_path != nullptr && reverse_path->empty())) {
-    return makeError(what + ": no chain of links joins " + config_.networks[*src_net].name +
-                     " and " + config_.networks[*dst_net].name);
+    return makeError(what + ": no chain of links joins " + config_->networks[*src_net].name +
+                     " and " + config_->networks[*dst_net].name);
   }
   const uint32_t class_id = st.classIdOf(grant.profile.class_name);
   const Refusal refusal = st.check(path, reverse_path, class_id, grant.profile.rate_bps);
   if (refusal.kind == Refusal::Kind::Unavailable) {
     return makeError(what + ": no class " + grant.profile.class_name + " on " +
-                     config_.networks[refusal.network].name);
+                     config_->networks[refusal.network].name);
   }
   if (refusal.kind == Refusal::Kind::Full) {
     const Slot& slot = st.slots[refusal.slot];
     const std::string owner =
-        slot.is_sla ? "SLA " + config_.slas[slot.owner].name : config_.networks[slot.owner].name;
+        slot.is_sla ? "SLA " + config_->slas[slot.owner].name : config_->networks[slot.owner].name;
     return makeError(what + ": no capacity for " + grant.profile.class_name + " " +
                      formatRate(grant.profile.rate_bps) + " on " + owner + " (" +
                      formatRate(slot.reserved_bps) + " of " + formatRate(*slot.capacity_bps) +
@@ -766,10 +766,10 @@ Result<void> AdmissionEngine::restore(const Grant& grant) {
   st.commit(grant.profile.rate_bps);
   Grant restored = grant;
   restored.dscp = st.dscpOn(path, class_id);
-  restored.path = pathNames(config_, path);
+  restored.path = pathNames(*config_, path);
   if (reverse_path != nullptr) {
     restored.reverse_dscp = st.dscpOn(*reverse_path, class_id);
-    restored.reverse_path = pathNames(config_, *reverse_path);
+    restored.reverse_path = pathNames(*config_, *reverse_path);
   } else {
     restored.reverse_dscp.reset();
     restored.reverse_path.clear();
@@ -777,6 +777,48 @@ Result<void> AdmissionEngine::restore(const Grant& grant) {
   restored.meter = meterFor(restored.profile);
   st.next_flow_id = std::max(st.next_flow_id, grant.flow_id + 1);
   st.install(std::move(restored), &path, reverse_path, class_id);
+  return {};
+}
+
+Result<void> AdmissionEngine::reconfigure(const ManagerConfig& config, const Topology& topology) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  AdmissionEngine fresh(config, topology);
+  // In flow id order, so the flow an error names does not depend on hashing.
+  std::vector<uint64_t> ids;
+  ids.reserve(state_->grants.size());
+  for (const auto& [id, entry] : state_->grants) {
+    ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  for (const uint64_t id : ids) {
+    const Grant& old = state_->grants.at(id).grant;
+    if (Result<void> r = fresh.restore(old); !r) {
+      return makeError(r.error().message + "; release it first, or keep room for it");
+    }
+    const Grant now = *fresh.flow(id);
+    const auto joined = [](const std::vector<std::string>& names) {
+      std::string text;
+      for (const std::string& name : names) {
+        text += (text.empty() ? "" : ",") + name;
+      }
+      return text;
+    };
+    std::string change;
+    if (now.dscp != old.dscp || now.reverse_dscp != old.reverse_dscp) {
+      change = "its DSCP would change from " + std::to_string(old.dscp) + " to " +
+               std::to_string(now.dscp);
+    } else if (now.path != old.path || now.reverse_path != old.reverse_path) {
+      change = "its path would change from " + joined(old.path) + " to " + joined(now.path);
+    }
+    if (!change.empty()) {
+      return makeError("flow " + std::to_string(id) + ": " + change +
+                       ", and its hosts and appliances enforce the old one; release it first");
+    }
+  }
+  fresh.state_->next_flow_id = std::max(fresh.state_->next_flow_id, state_->next_flow_id);
+  state_.swap(fresh.state_);
+  config_ = &config;
+  topology_ = &topology;
   return {};
 }
 
@@ -810,10 +852,10 @@ std::vector<ClassUsage> AdmissionEngine::usage() const {
     ClassUsage u;
     u.is_sla = slot.is_sla;
     if (slot.is_sla) {
-      u.owner = config_.slas[slot.owner].name;
-      u.network = config_.slas[slot.owner].network;
+      u.owner = config_->slas[slot.owner].name;
+      u.network = config_->slas[slot.owner].network;
     } else {
-      u.owner = config_.networks[slot.owner].name;
+      u.owner = config_->networks[slot.owner].name;
       u.network = u.owner;
       u.dscp = slot.dscp;
     }

@@ -120,7 +120,7 @@ const char* denyReasonName(DenyReason reason);
 
 class AdmissionEngine {
 public:
-  /** @p config and @p topology must outlive the engine. */
+  /** @p config and @p topology must outlive the engine (see reconfigure()). */
   AdmissionEngine(const ManagerConfig& config, const Topology& topology);
 
   /** Admits or denies; on grant the bandwidth is reserved at once. */
@@ -138,6 +138,16 @@ public:
    */
   Result<void> restore(const Grant& grant);
 
+  /**
+   * Switches to a new config and topology (a reload), keeping every live
+   * grant with its flow id, expiry, path and DSCP.  All or nothing: fails,
+   * changing nothing, if a grant would no longer fit (a network, class or
+   * link it uses is gone, or its capacity is now too small) or would get
+   * another path or DSCP than the one its hosts and appliances enforce.
+   * @p config and @p topology must outlive the engine (or the next call).
+   */
+  Result<void> reconfigure(const ManagerConfig& config, const Topology& topology);
+
   std::vector<Grant> flows() const;
   std::optional<Grant> flow(uint64_t flow_id) const;
   std::vector<ClassUsage> usage() const;
@@ -148,8 +158,8 @@ public:
 private:
   // Implementation details are the implementer's (mutex, ledgers, indexes).
   struct State;
-  const ManagerConfig& config_;
-  const Topology& topology_;
+  const ManagerConfig* config_;  ///< changed by reconfigure(), under mutex_
+  const Topology* topology_;
   mutable std::mutex mutex_;
   std::unique_ptr<State> state_;
 

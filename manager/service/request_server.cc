@@ -59,7 +59,8 @@ struct RequestServer::Impl {
     std::optional<uint64_t> released_flow;   ///< the delete to stage again if the commit fails
   };
 
-  const ManagerConfig& config;
+  /** The live config: setConfig() swaps it from another thread (a reload). */
+  std::atomic<const ManagerConfig*> config;
   AdmissionEngine& engine;
   ReservationStore* store;
   ServerMetrics* metrics;
@@ -73,7 +74,7 @@ struct RequestServer::Impl {
   uint64_t log_suppressed = 0;
 
   Impl(const ManagerConfig& c, AdmissionEngine& e, ReservationStore* s, ServerMetrics* m, Clock k)
-      : config(c), engine(e), store(s), metrics(m), clock(std::move(k)) {}
+      : config(&c), engine(e), store(s), metrics(m), clock(std::move(k)) {}
 
   void logBadMessage(const std::string& what) {
     const uint64_t now = clock();
@@ -216,10 +217,11 @@ struct RequestServer::Impl {
       }
       uint32_t lease_sec = 0;
       if (const auto l = req.body.find("lease"); l != req.body.end()) {
-        if (!l->is_number_unsigned() || l->get<uint64_t>() > config.max_lease_sec) {
-          out.reply = errorReply(
-              req.id, "bad_request",
-              "body.lease: expected seconds, at most " + std::to_string(config.max_lease_sec));
+        const uint32_t max_lease_sec = config.load()->max_lease_sec;
+        if (!l->is_number_unsigned() || l->get<uint64_t>() > max_lease_sec) {
+          out.reply =
+              errorReply(req.id, "bad_request",
+                         "body.lease: expected seconds, at most " + std::to_string(max_lease_sec));
           return out;
         }
         lease_sec = l->get<uint32_t>();
@@ -260,8 +262,8 @@ struct RequestServer::Impl {
     }
     if (req.type == "stats") {
       out.reply.body = {{"flows", engine.flowCount()},
-                        {"networks", config.networks.size()},
-                        {"applications", config.applications.size()},
+                        {"networks", config.load()->networks.size()},
+                        {"applications", config.load()->applications.size()},
                         {"version", QOS_VERSION}};
       return out;
     }
@@ -406,12 +408,14 @@ Result<void> RequestServer::bind() {
     impl_->socket.set(zmq::sockopt::maxmsgsize, kHardMaxFrameBytes);
     impl_->socket.set(zmq::sockopt::sndhwm, 100000);
     impl_->socket.set(zmq::sockopt::rcvhwm, 100000);
-    impl_->socket.bind(impl_->config.listen);
+    impl_->socket.bind(impl_->config.load()->listen);
   } catch (const zmq::error_t& e) {
-    return makeError("cannot listen on " + impl_->config.listen + ": " + e.what());
+    return makeError("cannot listen on " + impl_->config.load()->listen + ": " + e.what());
   }
   return {};
 }
+
+void RequestServer::setConfig(const ManagerConfig& config) { impl_->config.store(&config); }
 
 void RequestServer::run(const std::atomic<bool>& stop) {
   Impl& impl = *impl_;

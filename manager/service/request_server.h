@@ -47,6 +47,13 @@ public:
                 ServerMetrics* metrics, Clock clock = systemClockMs);
   ~RequestServer();
 
+  /**
+   * A reloaded config (its lease limits, its counts in "stats"), from any
+   * thread; the listen address stays the one bound.  @p config must outlive
+   * the server.  The engine is reconfigured separately, before this.
+   */
+  void setConfig(const ManagerConfig& config);
+
   /** Binds the ROUTER socket to config.listen. */
   Result<void> bind();
   /** Serves until @p stop is true (checked at least every 100 ms). */

@@ -165,6 +165,39 @@ new_id="$(json_field '["flow_id"]' <<<"$out")"
 /usr/bin/python3 -c "import json,sys; ids=[f['flow_id'] for f in json.load(open(sys.argv[1]))]; sys.exit(0 if int(sys.argv[2]) > max(ids) else 1)" "$work/flows.after" "$new_id" \
   && pass "flow ids keep increasing after restart ($new_id)" || fail "flow id $new_id reused"
 
+# SIGHUP: a reload applies what fits and refuses, changing nothing, what does not.
+wait_log() {  # wait_log PATTERN: up to 5 s for a new matching line in the log
+  for _ in $(seq 1 50); do
+    if (( $(grep -c -- "$1" "$work/qosmgr.log") > ${2:-0} )); then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+class_field() {  # class_field OWNER CLASS FIELD
+  ctl --json networks | /usr/bin/python3 -c 'import json,sys; o,c,f=sys.argv[1:]; print([u[f] for u in json.load(sys.stdin)["classes"] if u["owner"]==o and u["class"]==c][0])' "$1" "$2" "$3"
+}
+cp "$work/qosmgr.toml" "$work/qosmgr.toml.orig"
+printf '\n[[network]]\nname = 5\n' >>"$work/qosmgr.toml"
+kill -HUP "$mgr_pid"
+if wait_log "SIGHUP: config not reloaded: .*qosmgr.toml:[0-9]*:[0-9]*"; then pass "SIGHUP with a bad file: refused with file:line:column"
+else fail "no refusal logged for a bad file"; tail -3 "$work/qosmgr.log"; fi
+expect_exit 0 "still serving after a refused reload" ctl stats
+
+sed 's/EF = { rate = "1mbit" }/EF = { rate = "3mbit" }/' "$work/qosmgr.toml.orig" >"$work/qosmgr.toml"
+kill -HUP "$mgr_pid"
+if wait_log "SIGHUP: reloaded"; then pass "SIGHUP: reloaded"; else fail "no reload logged"; tail -3 "$work/qosmgr.log"; fi
+[[ "$(class_field carrier-x EF capacity_bps)" == 3000000 ]] && pass "SIGHUP: carrier-x EF now 3 mbit" || fail "carrier-x EF capacity $(class_field carrier-x EF capacity_bps) after reload"
+n_flows="$(ctl --json flows | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["flows"]))')"
+[[ "$n_flows" -ge 1 ]] && pass "SIGHUP: $n_flows reservation(s) kept" || fail "reservations lost on reload"
+
+refused_before="$(grep -c "config not reloaded (nothing changed)" "$work/qosmgr.log")"
+sed -e 's/EF = { rate = "1mbit" }/EF = { rate = "3mbit" }/' -e 's/EF = { dscp = 46,/EF = { dscp = 44,/' "$work/qosmgr.toml.orig" >"$work/qosmgr.toml"
+kill -HUP "$mgr_pid"
+if wait_log "config not reloaded (nothing changed): flow .* DSCP would change from 46 to 44" "$refused_before"; then
+  pass "SIGHUP: a DSCP change under live EF flows is refused"
+else fail "DSCP change not refused"; tail -3 "$work/qosmgr.log"; fi
+[[ "$(class_field lan-a EF dscp)" == 46 ]] && pass "SIGHUP: refused reload changed nothing" || fail "lan-a EF dscp changed by a refused reload"
+
 kill -TERM "$mgr_pid"; wait "$mgr_pid"; rc=$?; mgr_pid=""
 [[ $rc == 0 ]] && pass "SIGTERM: clean stop" || fail "qosmgr exit $rc on SIGTERM"
 

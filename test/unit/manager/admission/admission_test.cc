@@ -776,5 +776,78 @@ TEST(DenyReasonNameTest, NamesEveryReason) {
   EXPECT_STREQ(denyReasonName(DenyReason::NoCapacity), "no_capacity");
 }
 
+// A reload: the new config and topology outlive the engine, as ConfigReload keeps them.
+class ReconfigureTest : public AdmissionTest {
+protected:
+  Result<void> reconfigure(ManagerConfig config) {
+    configs_.push_back(std::make_unique<ManagerConfig>(std::move(config)));
+    topologies_.push_back(std::make_unique<Topology>(*configs_.back()));
+    return engine().reconfigure(*configs_.back(), *topologies_.back());
+  }
+  std::vector<std::unique_ptr<ManagerConfig>> configs_;
+  std::vector<std::unique_ptr<Topology>> topologies_;
+};
+
+TEST_F(ReconfigureTest, MoreCapacityIsAppliedAndEveryGrantKept) {
+  // carrier-x holds 1 mbit of EF: ten voip flows, then the eleventh falls back to AF41.
+  std::vector<Grant> granted;
+  for (uint16_t port = 16384; port < 16395; ++port) {
+    granted.push_back(grant(request("voip", "198.18.1.10", "198.19.1.20", port)));
+  }
+  ASSERT_EQ(granted.back().profile_index, 1u);
+
+  ManagerConfig bigger = exampleConfig();
+  bigger.slas[0].class_rate_bps["EF"] = 2 * kMbit;
+  ASSERT_TRUE(reconfigure(bigger).ok());
+  EXPECT_TRUE(engine().flows() == granted) << "same flows, ids, expiries, paths and DSCPs";
+  EXPECT_EQ(usageOf("carrier-x", "EF").reserved_bps, 1 * kMbit);
+  EXPECT_EQ(usageOf("carrier-x", "EF").capacity_bps, 2 * kMbit);
+  EXPECT_EQ(usageOf("carrier-x", "AF41").reserved_bps, 100 * kKbit);
+  // The new room is used, and flow ids go on from where they were.
+  const Grant more = grant(request("voip", "198.18.1.10", "198.19.1.20", 17000));
+  EXPECT_EQ(more.profile_index, 0u);
+  EXPECT_EQ(more.flow_id, granted.back().flow_id + 1);
+}
+
+TEST_F(ReconfigureTest, RefusedWhenALiveGrantWouldNoLongerFitOrChange) {
+  const Grant g = grant(request("voip", "198.18.1.10", "198.19.1.20", 16384));
+  const std::vector<ClassUsage> usage_before = engine().usage();
+
+  ManagerConfig smaller = exampleConfig();
+  smaller.slas[0].class_rate_bps["EF"] = 50 * kKbit;  // below the 100 kbit granted
+  Result<void> r = reconfigure(smaller);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("flow " + std::to_string(g.flow_id)), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("carrier-x"), std::string::npos) << r.error().message;
+
+  ManagerConfig no_wan = exampleConfig();
+  no_wan.networks.erase(no_wan.networks.begin() + 1);
+  no_wan.slas.clear();
+  no_wan.links = {{"lan-a", "lan-b"}};  // another path
+  r = reconfigure(no_wan);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("path would change"), std::string::npos) << r.error().message;
+
+  ManagerConfig new_dscp = exampleConfig();
+  new_dscp.networks[0].classes["EF"].dscp = 44;
+  r = reconfigure(new_dscp);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("DSCP would change from 46 to 44"), std::string::npos)
+      << r.error().message;
+
+  // Nothing changed: the old config still rules.
+  EXPECT_TRUE(engine().flows() == std::vector<Grant>{g});
+  EXPECT_EQ(engine().usage().size(), usage_before.size());
+  EXPECT_EQ(usageOf("carrier-x", "EF").capacity_bps, 1 * kMbit);
+  EXPECT_EQ(grant(request("voip", "198.18.1.10", "198.19.1.20", 16385)).dscp, 46);
+
+  // Once the flow is gone, the new DSCP is accepted and used.
+  ASSERT_TRUE(engine().release(g.flow_id).has_value());
+  ASSERT_TRUE(engine().release(g.flow_id + 1).has_value());
+  ASSERT_TRUE(reconfigure(new_dscp).ok());
+  EXPECT_EQ(grant(request("voip", "198.18.1.10", "198.19.1.20", 16386)).dscp, 44);
+}
+
 }  // namespace
 }  // namespace qos::manager
