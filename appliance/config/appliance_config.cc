@@ -1,8 +1,10 @@
 #include "appliance/config/appliance_config.h"
 
+#include <optional>
 #include <set>
 #include <tuple>
 
+#include "control/common/ip_protocol.h"
 #include "control/config/toml_support.h"
 
 namespace qos::appliance {
@@ -155,7 +157,7 @@ void readFlow(Section& f, ApplianceConfig& cfg) {
   rule.src_port = static_cast<uint16_t>(sport.value_or(0));
   rule.dst_port = static_cast<uint16_t>(dport.value_or(0));
   if ((rule.src_port != 0 || rule.dst_port != 0) && rule.protocol != kAnyProtocol &&
-      rule.protocol != 6 && rule.protocol != 17 && rule.protocol != 132) {
+      !ipProtocolHasPorts(rule.protocol)) {
     f.failAt("proto", "ports only apply to udp, tcp or sctp");
     return;
   }
@@ -329,20 +331,8 @@ Result<ApplianceConfig> readConfig(const toml::table& root, const std::string& p
 }  // namespace
 
 Result<uint8_t> parseProtocol(std::string_view text) {
-  if (text == "udp") {
-    return uint8_t{17};
-  }
-  if (text == "tcp") {
-    return uint8_t{6};
-  }
-  if (text == "sctp") {
-    return uint8_t{132};
-  }
-  if (text == "icmp") {
-    return uint8_t{1};
-  }
-  if (text == "icmpv6") {
-    return uint8_t{58};
+  if (const std::optional<uint8_t> number = ipProtocolNumber(text)) {
+    return *number;
   }
   if (text == "any") {
     return kAnyProtocol;

@@ -72,6 +72,7 @@
 #include <utility>
 
 #include "control/common/assert.h"
+#include "control/common/ip_protocol.h"
 #include "control/common/units.h"
 
 namespace qos::manager {
@@ -181,16 +182,8 @@ bool hasClientKey(const std::string& client_id, const std::string& request_id) {
 uint64_t ceilDiv(uint64_t a, uint64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
 
 std::string protocolName(uint8_t protocol) {
-  switch (protocol) {
-    case 6:
-      return "tcp";
-    case 17:
-      return "udp";
-    case 132:
-      return "sctp";
-    default:
-      return "protocol " + std::to_string(protocol);
-  }
+  const char* name = ipProtocolName(protocol);
+  return name != nullptr ? name : "protocol " + std::to_string(protocol);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "control/common/ip_prefix.h"
+#include "control/common/ip_protocol.h"
 #include "control/protocol/json_writer.h"
 
 namespace qos::manager {
@@ -316,29 +317,12 @@ std::optional<DenyReason> denyReasonFromCode(std::string_view code) {
 }
 
 const char* protocolName(uint8_t protocol) {
-  switch (protocol) {
-    case 6:
-      return "tcp";
-    case 17:
-      return "udp";
-    case 132:
-      return "sctp";
-    default:
-      return nullptr;
-  }
+  return ipProtocolHasPorts(protocol) ? ipProtocolName(protocol) : nullptr;
 }
 
 std::optional<uint8_t> protocolFromName(std::string_view name) {
-  if (name == "udp") {
-    return 17;
-  }
-  if (name == "tcp") {
-    return 6;
-  }
-  if (name == "sctp") {
-    return 132;
-  }
-  return std::nullopt;
+  const std::optional<uint8_t> number = ipProtocolNumber(name);
+  return number && ipProtocolHasPorts(*number) ? number : std::nullopt;
 }
 
 json toJson(const Grant& grant) {

@@ -8,6 +8,7 @@
 #include <set>
 #include <utility>
 
+#include "control/common/ip_protocol.h"
 #include "control/common/units.h"
 #include "control/config/toml_support.h"
 
@@ -559,12 +560,9 @@ private:
   std::optional<AppMatch> readMatch(Section& m) {
     AppMatch match;
     const auto proto = m.getString("proto");
-    if (proto == "udp") {
-      match.protocol = 17;
-    } else if (proto == "tcp") {
-      match.protocol = 6;
-    } else if (proto == "sctp") {
-      match.protocol = 132;
+    const std::optional<uint8_t> number = proto ? ipProtocolNumber(*proto) : std::nullopt;
+    if (number && ipProtocolHasPorts(*number)) {
+      match.protocol = *number;
     } else if (proto && *proto != "any") {
       m.failAt("proto", "unknown protocol '" + *proto + "': expected udp, tcp, sctp or any");
     }

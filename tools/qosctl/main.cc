@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "control/common/ip_prefix.h"
+#include "control/common/ip_protocol.h"
 #include "control/common/units.h"
 #include "control/transport/client.h"
 
@@ -345,7 +346,8 @@ int runMain(int argc, char** argv) {
         return kExitUsage;
       }
       const std::string proto = rvm["proto"].as<std::string>();
-      if (proto != "udp" && proto != "tcp" && proto != "sctp") {
+      if (const auto number = qos::ipProtocolNumber(proto);
+          !number || !qos::ipProtocolHasPorts(*number)) {
         std::fprintf(stderr, "qosctl: --proto must be udp, tcp or sctp\n");
         return kExitUsage;
       }

@@ -21,6 +21,7 @@
 #include "manager/service/server_metrics.h"
 #include "manager/store/reservation_store.h"
 #include "manager/topology/topology.h"
+#include "test/unit/manager/service/free_endpoint.h"
 
 namespace qos::manager {
 namespace {
@@ -84,13 +85,7 @@ protected:
     std::string dir_template = ::testing::TempDir() + "server_store_test.XXXXXX";
     ASSERT_NE(mkdtemp(dir_template.data()), nullptr) << std::strerror(errno);
     dir_ = dir_template;
-    {
-      zmq::context_t ctx;
-      zmq::socket_t probe(ctx, zmq::socket_type::router);
-      probe.set(zmq::sockopt::linger, 0);
-      probe.bind("tcp://127.0.0.1:*");
-      endpoint_ = probe.get(zmq::sockopt::last_endpoint);
-    }
+    endpoint_ = freeLoopbackEndpoint();
     auto cfg = parseManagerConfig(kConfig, "server_store_test.toml");
     ASSERT_TRUE(cfg.ok()) << cfg.error().message;
     config_ = *cfg;

@@ -12,6 +12,7 @@
 #include "control/transport/client.h"
 #include "manager/config/manager_config.h"
 #include "manager/topology/topology.h"
+#include "test/unit/manager/service/free_endpoint.h"
 
 namespace qos::manager {
 namespace {
@@ -45,14 +46,7 @@ alternates = [ { class = "AF41", rate = "100kbit", burst = "10kB" } ]
 class ServerFixture : public ::testing::Test {
 protected:
   void SetUp() override {
-    // Pick a free port: bind, read it back, close.
-    {
-      zmq::context_t ctx;
-      zmq::socket_t probe(ctx, zmq::socket_type::router);
-      probe.set(zmq::sockopt::linger, 0);
-      probe.bind("tcp://127.0.0.1:*");
-      endpoint_ = probe.get(zmq::sockopt::last_endpoint);
-    }
+    endpoint_ = freeLoopbackEndpoint();
     auto cfg = parseManagerConfig(kConfig, "server_test.toml");
     ASSERT_TRUE(cfg.ok()) << cfg.error().message;
     config_ = *cfg;
