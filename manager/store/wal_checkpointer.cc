@@ -68,8 +68,11 @@ int WalCheckpointer::onCommit(void* self, sqlite3* db, const char* /*name*/, int
   {
     const std::lock_guard<std::mutex> lock(checkpointer->mutex_);
     if (log_pages < checkpointer->log_pages_) {
-      checkpointer->copied_pages_ = 0;  // the log was restarted (by SQLite on its own)
+      // SQLite reused the log from its start on its own: a passive round had
+      // copied every frame before this commit began.
+      checkpointer->copied_pages_ = 0;
       ++checkpointer->generation_;
+      ++checkpointer->counts_.restarts;
     }
     checkpointer->log_pages_ = log_pages;
     checkpointer->logged_ = true;

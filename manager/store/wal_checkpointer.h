@@ -66,9 +66,11 @@ public:
   WalCheckpointer(const WalCheckpointer&) = delete;
   WalCheckpointer& operator=(const WalCheckpointer&) = delete;
 
-  /** Checkpoints run so far, and how many of them restarted the log (for tests). */
+  /** What happened so far (for tests). */
   struct Counts {
-    uint64_t checkpoints = 0;
+    uint64_t checkpoints = 0;  ///< passive rounds of the thread
+    /** Times the log was reused from its start: by a RESTART here, or by
+     *  SQLite itself when a passive round had copied every frame in time. */
     uint64_t restarts = 0;
   };
   Counts counts() const;
