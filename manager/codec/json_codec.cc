@@ -285,6 +285,63 @@ void readProfile(FieldReader& reader, Profile& profile) {
                      profile.burst_bytes);
 }
 
+/** Writes the members a stored grant keeps (app .. bidir), in order, into an open object. */
+void writeStoredMembers(control::JsonWriter& w, const Grant& grant) {
+  const auto address = [&w](const IpAddress& a) {
+    if (a.family == 0) {
+      w.null();
+    } else {
+      w.value(formatIpAddress(a));
+    }
+  };
+  w.key("app");
+  w.value(grant.application);
+  w.key("profile_index");
+  w.value(static_cast<uint64_t>(grant.profile_index));
+  w.key("profile");
+  w.beginObject();
+  w.key("class");
+  w.value(grant.profile.class_name);
+  w.key("rate_bps");
+  w.value(grant.profile.rate_bps);
+  w.key("burst_bytes");
+  w.value(grant.profile.burst_bytes);
+  w.endObject();
+  w.key("src");
+  address(grant.flow.src);
+  w.key("sport");
+  w.value(uint64_t{grant.flow.src_port});
+  w.key("dst");
+  address(grant.flow.dst);
+  w.key("dport");
+  w.value(uint64_t{grant.flow.dst_port});
+  w.key("proto");
+  if (const char* name = protocolName(grant.flow.protocol)) {
+    w.value(name);
+  } else {
+    w.value(uint64_t{grant.flow.protocol});
+  }
+  w.key("bidir");
+  w.value(grant.bidirectional);
+}
+
+/** Reads what writeStoredMembers() writes. */
+void readStoredMembers(FieldReader& reader, Grant& grant) {
+  reader.getString("app", Need::Optional, grant.application);
+  uint64_t profile_index = 0;
+  reader.getUnsigned("profile_index", Need::Optional, std::numeric_limits<size_t>::max(),
+                     profile_index);
+  grant.profile_index = static_cast<size_t>(profile_index);
+  reader.getObject("profile", Need::Required,
+                   [&grant](FieldReader& nested) { readProfile(nested, grant.profile); });
+  reader.getAddress("src", Need::Required, grant.flow.src);
+  reader.getNumber("sport", Need::Optional, grant.flow.src_port);
+  reader.getAddress("dst", Need::Required, grant.flow.dst);
+  reader.getNumber("dport", Need::Optional, grant.flow.dst_port);
+  reader.getProtocol("proto", Need::Required, /*allow_number=*/true, grant.flow.protocol);
+  reader.getBool("bidir", Need::Optional, grant.bidirectional);
+}
+
 /** Bytes per second to bits per second, saturating (no grant's meter comes near). */
 uint64_t bytesToBitsPerSec(uint64_t bytes_per_sec) {
   constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
@@ -355,13 +412,6 @@ std::string encodeGrant(const Grant& grant) {
   std::string out;
   out.reserve(512);
   JsonWriter w(out);
-  const auto address = [&w](const IpAddress& a) {
-    if (a.family == 0) {
-      w.null();
-    } else {
-      w.value(formatIpAddress(a));
-    }
-  };
   const auto names = [&w](const std::vector<std::string>& list) {
     w.beginArray();
     for (const std::string& name : list) {
@@ -372,35 +422,7 @@ std::string encodeGrant(const Grant& grant) {
   w.beginObject();
   w.key("flow_id");
   w.value(grant.flow_id);
-  w.key("app");
-  w.value(grant.application);
-  w.key("profile_index");
-  w.value(static_cast<uint64_t>(grant.profile_index));
-  w.key("profile");
-  w.beginObject();
-  w.key("class");
-  w.value(grant.profile.class_name);
-  w.key("rate_bps");
-  w.value(grant.profile.rate_bps);
-  w.key("burst_bytes");
-  w.value(grant.profile.burst_bytes);
-  w.endObject();
-  w.key("src");
-  address(grant.flow.src);
-  w.key("sport");
-  w.value(uint64_t{grant.flow.src_port});
-  w.key("dst");
-  address(grant.flow.dst);
-  w.key("dport");
-  w.value(uint64_t{grant.flow.dst_port});
-  w.key("proto");
-  if (const char* name = protocolName(grant.flow.protocol)) {
-    w.value(name);
-  } else {
-    w.value(uint64_t{grant.flow.protocol});
-  }
-  w.key("bidir");
-  w.value(grant.bidirectional);
+  writeStoredMembers(w, grant);
   w.key("dscp");
   w.value(uint64_t{grant.dscp});
   w.key("reverse_dscp");
@@ -432,24 +454,37 @@ std::string encodeGrant(const Grant& grant) {
   return out;
 }
 
+std::string encodeStoredGrant(const Grant& grant) {
+  std::string out;
+  out.reserve(256);
+  control::JsonWriter w(out);
+  w.beginObject();
+  writeStoredMembers(w, grant);
+  w.endObject();
+  return out;
+}
+
+Result<Grant> storedGrantFromJson(const json& object, uint64_t flow_id, uint64_t expires_at_ms,
+                                  std::string client_id, std::string request_id) {
+  Grant grant;
+  FieldReader reader(object, "", "stored grant");
+  readStoredMembers(reader, grant);
+  if (reader.failed()) {
+    return reader.error();
+  }
+  grant.flow_id = flow_id;
+  grant.expires_at_ms = expires_at_ms;
+  grant.client_id = std::move(client_id);
+  grant.request_id = std::move(request_id);
+  return grant;
+}
+
 Result<Grant> grantFromJson(const json& object) {
   Grant grant;
   FieldReader reader(object, "", "grant");
   reader.getUnsigned("flow_id", Need::Required, std::numeric_limits<uint64_t>::max(),
                      grant.flow_id);
-  reader.getString("app", Need::Optional, grant.application);
-  uint64_t profile_index = 0;
-  reader.getUnsigned("profile_index", Need::Optional, std::numeric_limits<size_t>::max(),
-                     profile_index);
-  grant.profile_index = static_cast<size_t>(profile_index);
-  reader.getObject("profile", Need::Required,
-                   [&grant](FieldReader& nested) { readProfile(nested, grant.profile); });
-  reader.getAddress("src", Need::Required, grant.flow.src);
-  reader.getNumber("sport", Need::Optional, grant.flow.src_port);
-  reader.getAddress("dst", Need::Required, grant.flow.dst);
-  reader.getNumber("dport", Need::Optional, grant.flow.dst_port);
-  reader.getProtocol("proto", Need::Required, /*allow_number=*/true, grant.flow.protocol);
-  reader.getBool("bidir", Need::Optional, grant.bidirectional);
+  readStoredMembers(reader, grant);
   reader.getDscp("dscp", Need::Required, grant.dscp);
   if (reader.find("reverse_dscp", Need::Optional) != nullptr) {
     uint8_t reverse_dscp = 0;

@@ -110,7 +110,7 @@ struct RequestServer::Impl {
       out.names_flow = grant->flow_id;
       if (is_new) {
         if (store != nullptr) {
-          store->stagePut(*grant, text);
+          store->stagePut(*grant);
         }
         out.undo_admission = grant->flow_id;
         if (metrics != nullptr) {

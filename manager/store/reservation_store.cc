@@ -19,7 +19,7 @@ constexpr const char* kMemoryPath = ":memory:";
 
 constexpr const char* kCreateSchemaSql =
     "CREATE TABLE schema_version (version INTEGER NOT NULL);"
-    "INSERT INTO schema_version (version) VALUES (1);"
+    "INSERT INTO schema_version (version) VALUES (2);"
     "CREATE TABLE grants ("
     "  flow_id INTEGER PRIMARY KEY,"
     "  expires_at_ms INTEGER NOT NULL,"
@@ -231,7 +231,15 @@ Result<void> ReservationStore::createOrVerifySchema() {
                             " that this qosmgr understands; refusing to open it (run the newer "
                             "qosmgr, or point state_path at another file)"));
     }
-    if (found < kSchemaVersion) {
+    if (found == 1) {
+      // Version 1 rows hold the whole grant; storedGrantFromJson() reads them
+      // as they are.  Only the number changes, so older builds refuse the file.
+      if (Result<void> r =
+              exec("UPDATE schema_version SET version = 2", "upgrading the schema from version 1");
+          !r) {
+        return fail(r.error());
+      }
+    } else if (found < kSchemaVersion) {
       return fail(makeError("reservation store " + path_ + " has unknown schema version " +
                             std::to_string(found) + " (this qosmgr writes " +
                             std::to_string(kSchemaVersion) + ")"));
@@ -273,11 +281,7 @@ Result<void> ReservationStore::prepareStatements() {
 
 void ReservationStore::stagePut(const Grant& grant) {
   // Serialized here, outside the lock.
-  stagePut(grant, encodeGrant(grant));
-}
-
-void ReservationStore::stagePut(const Grant& grant, std::string grant_json) {
-  StagedRow row{grant.expires_at_ms, grant.client_id, grant.request_id, std::move(grant_json)};
+  StagedRow row{grant.expires_at_ms, grant.client_id, grant.request_id, encodeStoredGrant(grant)};
   const std::lock_guard<std::mutex> lock(staged_mutex_);
   staged_[grant.flow_id] = std::move(row);
 }
@@ -392,8 +396,8 @@ Result<std::vector<Grant>> ReservationStore::loadAll() const {
       return makeError(row_name + "stored row has columns of the wrong type");
     }
     const uint64_t expires_at_ms = fromSql(sqlite3_column_int64(statement, 1));
-    const std::string client_id = columnText(statement, 2);
-    const std::string request_id = columnText(statement, 3);
+    std::string client_id = columnText(statement, 2);
+    std::string request_id = columnText(statement, 3);
     const std::string text = columnText(statement, 4);
 
     nlohmann::json doc;
@@ -405,16 +409,10 @@ Result<std::vector<Grant>> ReservationStore::loadAll() const {
     if (doc.is_discarded()) {
       return makeError(row_name + "stored grant is not valid JSON");
     }
-    Result<Grant> grant = grantFromJson(doc);
+    Result<Grant> grant = storedGrantFromJson(doc, flow_id, expires_at_ms, std::move(client_id),
+                                              std::move(request_id));
     if (!grant) {
       return makeError(row_name + "stored grant is unreadable: " + grant.error().message);
-    }
-    if (grant->flow_id != flow_id || grant->expires_at_ms != expires_at_ms ||
-        grant->client_id != client_id || grant->request_id != request_id) {
-      return makeError(row_name + "stored grant disagrees with its row (flow_id " +
-                       std::to_string(grant->flow_id) + ", expires_at_ms " +
-                       std::to_string(grant->expires_at_ms) + " vs " +
-                       std::to_string(expires_at_ms) + ")");
     }
     grants.push_back(std::move(*grant));
   }

@@ -23,13 +23,17 @@
 // state and reports the error, instead of letting them ride silently into a
 // later commit.
 //
-// Schema (version 1):
+// Schema (version 2):
 //   schema_version(version INTEGER NOT NULL)              one row
 //   grants(flow_id INTEGER PRIMARY KEY,                   Grant::flow_id (as int64 bits)
 //          expires_at_ms INTEGER NOT NULL,                Grant::expires_at_ms
 //          client_id TEXT NOT NULL, request_id TEXT NOT NULL,
-//          grant_json TEXT NOT NULL)                      manager/codec/json_codec.h
-// A file with a newer schema version is refused, never modified.
+//          grant_json TEXT NOT NULL)                      encodeStoredGrant() (json_codec.h)
+// A row keeps what restoring the grant needs and no more: its path, DSCPs and
+// meter are derived again from the config by AdmissionEngine::restore(), so
+// loadAll() returns grants with those fields empty.  Version 1 (the whole
+// grant in grant_json) is read as it is and upgraded by renumbering; a file
+// with a newer schema version is refused, never modified.
 //
 // Thread safety: every method may be called from any thread.  Staging takes a
 // short lock and never waits for a commit in progress: changes staged while
@@ -58,7 +62,7 @@ namespace qos::manager {
 class ReservationStore {
 public:
   /** The schema version this build writes and reads. */
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
   /** How long a statement waits for another connection's lock, in milliseconds. */
   static constexpr int kBusyTimeoutMs = 5000;
 
@@ -81,8 +85,6 @@ public:
 
   /** Stages an insert, or a replace of the grant with the same flow_id. */
   void stagePut(const Grant& grant);
-  /** The same, with the grant already encoded: @p grant_json is encodeGrant(grant). */
-  void stagePut(const Grant& grant, std::string grant_json);
   /** Stages the removal of @p flow_id (no error if it is not stored). */
   void stageDelete(uint64_t flow_id);
   /** Flows with a staged change. */
@@ -117,9 +119,10 @@ public:
   Result<void> commit(const Changes& changes);
 
   /**
-   * Every stored grant, by flow id.  A row that cannot be read back (not
-   * JSON, a bad field, columns that disagree with the JSON) is an Error
-   * naming its flow id: a grant is never skipped silently.
+   * Every stored grant, by flow id, as stored: dscp, reverse_dscp, path,
+   * reverse_path and meter are left empty (see the schema above).  A row
+   * that cannot be read back (not JSON, a bad field) is an Error naming its
+   * flow id: a grant is never skipped silently.
    */
   Result<std::vector<Grant>> loadAll() const;
 

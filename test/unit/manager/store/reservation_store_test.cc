@@ -18,10 +18,15 @@
 #include <unistd.h>
 
 #include "control/common/ip_prefix.h"
+#include "manager/codec/json_codec.h"
 
 namespace qos::manager {
 namespace {
 
+/**
+ * A grant as loadAll() returns it: every field the store keeps set, and the
+ * ones AdmissionEngine::restore() derives (dscp, path, meter) left empty.
+ */
 Grant makeGrant(uint64_t flow_id) {
   Grant grant;
   grant.flow_id = flow_id;
@@ -34,16 +39,22 @@ Grant makeGrant(uint64_t flow_id) {
   grant.flow.dst_port = 5004;
   grant.flow.protocol = 17;
   grant.bidirectional = flow_id % 2 == 0;
+  grant.expires_at_ms = 1'700'000'000'000ULL + flow_id;
+  grant.client_id = "host-a";
+  grant.request_id = "r-" + std::to_string(flow_id);
+  return grant;
+}
+
+/** makeGrant() with the derived fields a live grant has. */
+Grant makeFullGrant(uint64_t flow_id) {
+  Grant grant = makeGrant(flow_id);
   grant.dscp = 46;
+  grant.path = {"site-a", "wan", "site-b"};
   if (grant.bidirectional) {
     grant.reverse_dscp = 46;
     grant.reverse_path = {"site-b", "wan", "site-a"};
   }
-  grant.path = {"site-a", "wan", "site-b"};
   grant.meter = MeterParams{8'000 + flow_id, 1500, 1500};
-  grant.expires_at_ms = 1'700'000'000'000ULL + flow_id;
-  grant.client_id = "host-a";
-  grant.request_id = "r-" + std::to_string(flow_id);
   return grant;
 }
 
@@ -102,6 +113,56 @@ TEST_F(ReservationStoreTest, PutCommitLoadAcrossReopen) {
   auto store = openOrDie();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(loadOrDie(*store), (std::vector<Grant>{makeGrant(1), makeGrant(2), makeGrant(3)}));
+}
+
+TEST_F(ReservationStoreTest, KeepsWhatRestoreNeedsAndNotWhatItDerives) {
+  auto store = openOrDie();
+  ASSERT_NE(store, nullptr);
+  const Grant full = makeFullGrant(2);
+  store->stagePut(full);
+  ASSERT_TRUE(store->commit().ok());
+  EXPECT_EQ(loadOrDie(*store), std::vector<Grant>{makeGrant(2)});
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* row = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT grant_json FROM grants", -1, &row, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(row), SQLITE_ROW);
+  const std::string text(reinterpret_cast<const char*>(sqlite3_column_text(row, 0)));
+  sqlite3_finalize(row);
+  sqlite3_close(db);
+  EXPECT_EQ(text, encodeStoredGrant(full));
+  EXPECT_EQ(text.find("path"), std::string::npos) << text;
+  EXPECT_LT(text.size(), toJson(full).dump().size() / 2) << text;
+}
+
+// A file written by the first schema (the whole grant in grant_json) is read
+// as it is and renumbered, so an older qosmgr then refuses it.
+TEST_F(ReservationStoreTest, ReadsAndUpgradesSchemaVersion1) {
+  const Grant full = makeFullGrant(4);
+  rawSql(path_,
+         "PRAGMA journal_mode=WAL;"
+         "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+         "INSERT INTO schema_version (version) VALUES (1);"
+         "CREATE TABLE grants (flow_id INTEGER PRIMARY KEY, expires_at_ms INTEGER NOT NULL,"
+         " client_id TEXT NOT NULL, request_id TEXT NOT NULL, grant_json TEXT NOT NULL);"
+         "INSERT INTO grants VALUES (4, " +
+             std::to_string(full.expires_at_ms) + ", 'host-a', 'r-4', '" + toJson(full).dump() +
+             "');");
+  {
+    auto store = openOrDie();
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(loadOrDie(*store), std::vector<Grant>{makeGrant(4)});
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* version = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &version, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(version), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(version, 0), ReservationStore::kSchemaVersion);
+  sqlite3_finalize(version);
+  sqlite3_close(db);
 }
 
 TEST_F(ReservationStoreTest, PutReplacesAndDeleteRemoves) {
@@ -236,10 +297,10 @@ TEST_F(ReservationStoreTest, FullRangeOfFlowIdsAndTimes) {
 
 TEST_F(ReservationStoreTest, RefusesNewerSchema) {
   ASSERT_NE(openOrDie(), nullptr);
-  rawSql(path_, "UPDATE schema_version SET version = 2");
+  rawSql(path_, "UPDATE schema_version SET version = 3");
   const Result<std::unique_ptr<ReservationStore>> store = ReservationStore::open(path_);
   ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.error().message.find("schema version 2, newer"), std::string::npos)
+  EXPECT_NE(store.error().message.find("schema version 3, newer"), std::string::npos)
       << store.error().message;
 }
 
@@ -278,12 +339,12 @@ TEST_F(ReservationStoreTest, UnreadableRowIsAnErrorNamingTheFlow) {
   for (const Case& c : {
            Case{"UPDATE grants SET grant_json = '{not json' WHERE flow_id = 5",
                 "flow 5: stored grant is not valid JSON"},
-           Case{"UPDATE grants SET grant_json = json_set(grant_json, '$.dscp', 99) "
+           Case{"UPDATE grants SET grant_json = json_set(grant_json, '$.sport', 'x') "
                 "WHERE flow_id = 5",
-                "flow 5: stored grant is unreadable: dscp: "},
-           Case{"UPDATE grants SET grant_json = json_set(grant_json, '$.flow_id', 6) "
+                "flow 5: stored grant is unreadable: sport: "},
+           Case{"UPDATE grants SET grant_json = json_remove(grant_json, '$.profile') "
                 "WHERE flow_id = 5",
-                "flow 5: stored grant disagrees with its row"},
+                "flow 5: stored grant is unreadable: profile: missing"},
            Case{"UPDATE grants SET expires_at_ms = 'soon' WHERE flow_id = 5",
                 "flow 5: stored row has columns of the wrong type"},
        }) {
