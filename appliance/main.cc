@@ -4,15 +4,12 @@
 //   table, workers -> control loop (signals, reload, reclamation) -> clean stop
 //   with final counters and an mbuf leak check.
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
-
-#include <boost/program_options.hpp>
-#include <signal.h>
 
 #include <rte_eal.h>
 #include <rte_version.h>
@@ -20,33 +17,16 @@
 #include "appliance/config/appliance_config.h"
 #include "appliance/runtime/appliance.h"
 #include "appliance/runtime/metrics.h"
+#include "control/common/daemon.h"
 #include "control/common/log.h"
 
-namespace po = boost::program_options;
 using qos::appliance::Appliance;
 using qos::appliance::ApplianceConfig;
 
 namespace {
 
-volatile std::sig_atomic_t g_stop = 0;
-volatile std::sig_atomic_t g_reload = 0;
-
-constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
-
-void onStop(int /*signal*/) { g_stop = 1; }
-void onReload(int /*signal*/) { g_reload = 1; }
-
-void installSignals() {
-  struct sigaction sa {};
-  sa.sa_handler = onStop;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sa.sa_handler = onReload;
-  sigaction(SIGHUP, &sa, nullptr);
-}
+using qos::daemon::kExitOk;
+using qos::daemon::kExitRuntime;
 
 void printSummary(const Appliance& app) {
   std::printf("qosgate: final counters\n");
@@ -124,7 +104,7 @@ int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal
     eal_argv.push_back(a.data());
   }
   // Handlers first: a stop asked for during start-up is honoured once it is done.
-  installSignals();
+  qos::daemon::installSignals();
   if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
     qos::log::error("EAL initialization failed (see the EAL messages above); EAL args were:" + [&] {
       std::string s;
@@ -170,10 +150,9 @@ int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal
                    std::to_string(config.policy.classes.size()) + " class rule(s)" +
                    (config.metrics.listen.empty() ? "" : ", metrics on " + config.metrics.listen));
 
-    while (g_stop == 0) {
+    while (!qos::daemon::stopFlag().load()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      if (g_reload != 0) {
-        g_reload = 0;
+      if (qos::daemon::takeReload()) {
         reloadConfig(**app);
       }
       (*app)->housekeeping();
@@ -196,7 +175,7 @@ int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int runMain(int argc, char** argv) {
   qos::log::setProgram("qosgate");
   // Everything after "--" goes to EAL untouched.
   std::vector<std::string> eal_extra;
@@ -209,51 +188,34 @@ int main(int argc, char** argv) {
     }
   }
 
-  po::options_description desc(
-      "Usage: qosgate --config FILE [--check-config] [-- EAL args]\n\n"
-      "DiffServ bump in the wire: classifies flows, rewrites DSCP and polices\n"
-      "with rte_meter on DPDK ports.  EAL args come from [eal] args in the\n"
-      "config, then from the command line after \"--\".\n\nOptions");
-  desc.add_options()("help,h", "print this help and exit")(
-      "version,V", "print the version and exit")("config,c", po::value<std::string>(),
-                                                 "TOML config file (required)")(
-      "check-config", "validate the config and exit (0 valid, 2 invalid)")("verbose,v",
-                                                                           "log debug messages");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(own_argc, argv).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "qosgate: " << e.what() << "\n(try qosgate --help)\n";
-    return kExitUsage;
+  const auto parsed = qos::daemon::parseOptions(
+      own_argc, argv,
+      {"qosgate",
+       "Usage: qosgate --config FILE [--check-config] [-- EAL args]\n\n"
+       "DiffServ bump in the wire: classifies flows, rewrites DSCP and polices\n"
+       "with rte_meter on DPDK ports.  EAL args come from [eal] args in the\n"
+       "config, then from the command line after \"--\".",
+       "Signals: SIGINT/SIGTERM stop cleanly (final counters are printed);\n"
+       "SIGHUP re-reads the config and applies flows and policy without a restart.\n",
+       std::string("qosgate ") + QOS_VERSION + " (" + rte_version() + ")"});
+  if (const int* exit_code = std::get_if<int>(&parsed)) {
+    return *exit_code;
   }
-  if (vm.count("help") != 0) {
-    std::cout << desc << "\nSignals: SIGINT/SIGTERM stop cleanly (final counters are printed);\n"
-              << "SIGHUP re-reads the config and applies flows and policy without a restart.\n";
-    return kExitOk;
-  }
-  if (vm.count("version") != 0) {
-    std::cout << "qosgate " << QOS_VERSION << " (" << rte_version() << ")\n";
-    return kExitOk;
-  }
-  if (vm.count("verbose") != 0) {
-    qos::log::setLevel(qos::log::Level::Debug);
-  }
-  if (vm.count("config") == 0) {
-    std::cerr << "qosgate: --config FILE is required (try qosgate --help)\n";
-    return kExitUsage;
-  }
-  const std::string path = vm["config"].as<std::string>();
+  const std::string& path = std::get<qos::daemon::Options>(parsed).config_path;
   auto config = qos::appliance::loadApplianceConfig(path);
   if (!config) {
     std::cerr << "qosgate: error: " << config.error().message << "\n";
-    return kExitUsage;
+    return qos::daemon::kExitUsage;
   }
-  if (vm.count("check-config") != 0) {
+  if (std::get<qos::daemon::Options>(parsed).check_config) {
     std::cout << path << ": OK: " << config->pairs.size() << " port pair(s), "
               << config->flows.size() << " flow(s), " << config->policy.classes.size()
               << " class rule(s)\n";
     return kExitOk;
   }
   return run(*config, eal_extra, argv[0]);
+}
+
+int main(int argc, char** argv) {
+  return qos::daemon::runGuarded("qosgate", [&] { return runMain(argc, argv); });
 }

@@ -4,21 +4,19 @@
 //   store and restore every live reservation (expired leases are released,
 //   reservations that no longer fit are reported and dropped) -> serve
 //   requests over ZeroMQ until SIGINT/SIGTERM.
-#include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
 #include <thread>
+#include <variant>
 
-#include <boost/program_options.hpp>
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "control/common/daemon.h"
 #include "control/common/log.h"
 #include "manager/admission/admission.h"
 #include "manager/config/manager_config.h"
@@ -28,30 +26,9 @@
 #include "manager/store/reservation_store.h"
 #include "manager/topology/topology.h"
 
-namespace po = boost::program_options;
 namespace mgr = qos::manager;
 
 namespace {
-
-constexpr int kExitOk = 0;
-constexpr int kExitRuntime = 1;
-constexpr int kExitUsage = 2;
-
-std::atomic<bool> g_stop{false};
-volatile std::sig_atomic_t g_reload = 0;
-
-void onStop(int /*signal*/) { g_stop.store(true); }
-void onReload(int /*signal*/) { g_reload = 1; }
-
-void installSignals() {
-  struct sigaction sa {};
-  sa.sa_handler = onStop;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  sa.sa_handler = onReload;
-  sigaction(SIGHUP, &sa, nullptr);
-}
 
 // Loads the stored reservations into the engine; drops what expired while we
 // were down and what the current config can no longer carry.
@@ -92,55 +69,33 @@ qos::Result<void> restore(mgr::ReservationStore& store, mgr::AdmissionEngine& en
 
 int runMain(int argc, char** argv) {
   qos::log::setProgram("qosmgr");
-  po::options_description desc(
-      "Usage: qosmgr --config FILE [--check-config]\n\n"
-      "The qosgate services manager: admits flows against per-class capacity on\n"
-      "every network and SLA of their path, and serves hosts, appliances and\n"
-      "qosctl over ZeroMQ.\n\nOptions");
-  desc.add_options()("help,h", "print this help and exit")(
-      "version,V", "print the version and exit")("config,c", po::value<std::string>(),
-                                                 "TOML config file (required)")(
-      "check-config", "validate the config and exit (0 valid, 2 invalid)")("verbose,v",
-                                                                           "log debug messages");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "qosmgr: " << e.what() << "\n(try qosmgr --help)\n";
-    return kExitUsage;
+  const auto parsed = qos::daemon::parseOptions(
+      argc, argv,
+      {"qosmgr",
+       "Usage: qosmgr --config FILE [--check-config]\n\n"
+       "The qosgate services manager: admits flows against per-class capacity on\n"
+       "every network and SLA of their path, and serves hosts, appliances and\n"
+       "qosctl over ZeroMQ.",
+       "Signals: SIGINT/SIGTERM stop cleanly after the current batch; SIGHUP reloads\n"
+       "the config (networks, classes, links, SLAs, applications, leases) if every\n"
+       "live reservation still fits it unchanged, and otherwise keeps the old one.\n",
+       std::string("qosmgr ") + QOS_VERSION});
+  if (const int* exit_code = std::get_if<int>(&parsed)) {
+    return *exit_code;
   }
-  if (vm.count("help") != 0) {
-    std::cout << desc
-              << "\nSignals: SIGINT/SIGTERM stop cleanly after the current batch; SIGHUP reloads\n"
-                 "the config (networks, classes, links, SLAs, applications, leases) if every\n"
-                 "live reservation still fits it unchanged, and otherwise keeps the old one.\n";
-    return kExitOk;
-  }
-  if (vm.count("version") != 0) {
-    std::cout << "qosmgr " << QOS_VERSION << "\n";
-    return kExitOk;
-  }
-  if (vm.count("verbose") != 0) {
-    qos::log::setLevel(qos::log::Level::Debug);
-  }
-  if (vm.count("config") == 0) {
-    std::cerr << "qosmgr: --config FILE is required (try qosmgr --help)\n";
-    return kExitUsage;
-  }
-  const std::string path = vm["config"].as<std::string>();
+  const std::string& path = std::get<qos::daemon::Options>(parsed).config_path;
   auto config = mgr::loadManagerConfig(path);
   if (!config) {
     std::cerr << "qosmgr: error: " << config.error().message << "\n";
-    return kExitUsage;
+    return qos::daemon::kExitUsage;
   }
-  if (vm.count("check-config") != 0) {
+  if (std::get<qos::daemon::Options>(parsed).check_config) {
     std::cout << path << ": OK: " << config->networks.size() << " network(s), "
               << config->links.size() << " link(s), " << config->slas.size() << " SLA(s), "
               << config->applications.size() << " application(s)\n";
-    return kExitOk;
+    return qos::daemon::kExitOk;
   }
-  installSignals();
+  qos::daemon::installSignals();
 
   // Declared before everything that points into it (engine, server, metrics).
   mgr::ConfigReload configs(path, *config);
@@ -153,28 +108,28 @@ int runMain(int argc, char** argv) {
     if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
       qos::log::error("cannot lock " + lock_path + ": " + std::strerror(errno) +
                       (errno == EWOULDBLOCK ? " (another qosmgr uses this state file)" : ""));
-      return kExitRuntime;
+      return qos::daemon::kExitRuntime;
     }
   }
   auto store = mgr::ReservationStore::open(config->state_path);
   if (!store) {
     qos::log::error(store.error().message);
-    return kExitRuntime;
+    return qos::daemon::kExitRuntime;
   }
   if (auto r = restore(**store, engine, mgr::systemClockMs()); !r) {
     qos::log::error("cannot restore reservations from " + config->state_path + ": " +
                     r.error().message);
-    return kExitRuntime;
+    return qos::daemon::kExitRuntime;
   }
   auto metrics = mgr::ServerMetrics::start(config->metrics_listen, engine);
   if (!metrics) {
     qos::log::error(metrics.error().message);
-    return kExitRuntime;
+    return qos::daemon::kExitRuntime;
   }
   mgr::RequestServer server(configs.config(), engine, store->get(), metrics->get());
   if (auto r = server.bind(); !r) {
     qos::log::error(r.error().message);
-    return kExitRuntime;
+    return qos::daemon::kExitRuntime;
   }
   qos::log::info("serving on " + config->listen + " (" + std::to_string(engine.flowCount()) +
                  " reservation(s), state " +
@@ -182,9 +137,8 @@ int runMain(int argc, char** argv) {
                  (config->metrics_listen.empty() ? "" : ", metrics on " + config->metrics_listen) +
                  ")");
   std::thread reload_watch([&configs, &engine, &server] {
-    while (!g_stop.load()) {
-      if (g_reload != 0) {
-        g_reload = 0;
+    while (!qos::daemon::stopFlag().load()) {
+      if (qos::daemon::takeReload()) {
         if (qos::Result<std::string> r = configs.reload(engine, &server); r) {
           qos::log::info("SIGHUP: " + *r);
         } else {
@@ -194,24 +148,15 @@ int runMain(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
-  server.run(g_stop);
+  server.run(qos::daemon::stopFlag());
   reload_watch.join();
   qos::log::info("stopped with " + std::to_string(engine.flowCount()) + " reservation(s) stored");
   if (lock_fd >= 0) {
     close(lock_fd);
   }
-  return kExitOk;
+  return qos::daemon::kExitOk;
 }
 
-// Our code reports failures as values; this only catches what a library
-// throws unexpectedly (std::bad_alloc, a ZeroMQ error), so it ends in one line.
 int main(int argc, char** argv) {
-  try {
-    return runMain(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qosmgr: internal error: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "qosmgr: internal error\n");
-  }
-  return 1;
+  return qos::daemon::runGuarded("qosmgr", [&] { return runMain(argc, argv); });
 }

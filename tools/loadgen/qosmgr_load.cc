@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <zmq.hpp>
 
+#include "control/common/daemon.h"
 #include "control/protocol/envelope.h"
 
 namespace po = boost::program_options;
@@ -360,15 +361,6 @@ int runMain(int argc, char** argv) {
   return clean ? 0 : 1;
 }
 
-// Our code reports failures as values; this only catches what a library
-// throws unexpectedly (std::bad_alloc, a ZeroMQ error), so it ends in one line.
 int main(int argc, char** argv) {
-  try {
-    return runMain(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qosmgr-load: internal error: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "qosmgr-load: internal error\n");
-  }
-  return 1;
+  return qos::daemon::runGuarded("qosmgr-load", [&] { return runMain(argc, argv); });
 }

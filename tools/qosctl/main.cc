@@ -19,6 +19,7 @@
 #include <boost/program_options.hpp>
 #include <unistd.h>
 
+#include "control/common/daemon.h"
 #include "control/common/ip_prefix.h"
 #include "control/common/ip_protocol.h"
 #include "control/common/units.h"
@@ -417,15 +418,6 @@ int runMain(int argc, char** argv) {
   return show(command, *reply, as_json);
 }
 
-// Our code reports failures as values; this only catches what a library
-// throws unexpectedly (std::bad_alloc, a ZeroMQ error), so it ends in one line.
 int main(int argc, char** argv) {
-  try {
-    return runMain(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "qosctl: internal error: %s\n", e.what());
-  } catch (...) {
-    std::fprintf(stderr, "qosctl: internal error\n");
-  }
-  return 1;
+  return qos::daemon::runGuarded("qosctl", [&] { return runMain(argc, argv); });
 }
