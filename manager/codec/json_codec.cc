@@ -271,12 +271,6 @@ json protocolJson(uint8_t protocol) {
   return name != nullptr ? json(name) : json(protocol);
 }
 
-json profileJson(const Profile& profile) {
-  return json{{"class", profile.class_name},
-              {"rate_bps", profile.rate_bps},
-              {"burst_bytes", profile.burst_bytes}};
-}
-
 void readProfile(FieldReader& reader, Profile& profile) {
   reader.getString("class", Need::Required, profile.class_name, /*allow_empty=*/false);
   reader.getUnsigned("rate_bps", Need::Required, std::numeric_limits<uint64_t>::max(),
@@ -380,31 +374,6 @@ const char* protocolName(uint8_t protocol) {
 std::optional<uint8_t> protocolFromName(std::string_view name) {
   const std::optional<uint8_t> number = ipProtocolNumber(name);
   return number && ipProtocolHasPorts(*number) ? number : std::nullopt;
-}
-
-json toJson(const Grant& grant) {
-  return json{
-      {"flow_id", grant.flow_id},
-      {"app", grant.application},
-      {"profile_index", static_cast<uint64_t>(grant.profile_index)},
-      {"profile", profileJson(grant.profile)},
-      {"src", addressJson(grant.flow.src)},
-      {"sport", grant.flow.src_port},
-      {"dst", addressJson(grant.flow.dst)},
-      {"dport", grant.flow.dst_port},
-      {"proto", protocolJson(grant.flow.protocol)},
-      {"bidir", grant.bidirectional},
-      {"dscp", grant.dscp},
-      {"reverse_dscp", grant.reverse_dscp ? json(*grant.reverse_dscp) : json(nullptr)},
-      {"path", grant.path},
-      {"reverse_path", grant.reverse_path},
-      {"meter", json{{"cir_bps", bytesToBitsPerSec(grant.meter.cir_bytes_per_sec)},
-                     {"cbs_bytes", grant.meter.cbs_bytes},
-                     {"ebs_bytes", grant.meter.ebs_bytes}}},
-      {"expires_at_ms", grant.expires_at_ms},
-      {"client", grant.client_id},
-      {"request_id", grant.request_id},
-  };
 }
 
 std::string encodeGrant(const Grant& grant) {

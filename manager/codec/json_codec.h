@@ -47,15 +47,13 @@
 
 namespace qos::manager {
 
-nlohmann::json toJson(const Grant& grant);
 /**
- * The same JSON as toJson(grant), written directly (control/protocol/json_writer.h):
- * the same members and values, in the order Grant declares them (dump() sorts
- * them), without building the tree.  The hot
- * path (every grant's reply and stored row) uses this.
+ * A grant as replies carry it (the shape at the top of this file), written
+ * straight into a string by control::JsonWriter: every reply that tells of
+ * a grant is made here, so no tree is built for it.
  */
 std::string encodeGrant(const Grant& grant);
-/** The inverse of toJson(const Grant&); exact for every field. */
+/** The inverse of encodeGrant(); exact for every field. */
 Result<Grant> grantFromJson(const nlohmann::json& json);
 
 /**

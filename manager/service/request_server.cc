@@ -11,6 +11,7 @@
 #include "control/common/log.h"
 #include "control/protocol/envelope.h"
 #include "control/protocol/flat_request.h"
+#include "control/protocol/json_writer.h"
 #include "manager/codec/json_codec.h"
 #include "manager/service/batch_committer.h"
 #include "manager/service/server_metrics.h"
@@ -240,11 +241,16 @@ struct RequestServer::Impl {
       return out;
     }
     if (req.type == "flows") {
-      json flows = json::array();
+      std::string& text = out.reply.body_json;
+      control::JsonWriter w(text);
+      w.beginObject();
+      w.key("flows");
+      w.beginArray();
       for (const Grant& g : engine.flows()) {
-        flows.push_back(toJson(g));
+        w.raw(encodeGrant(g));
       }
-      out.reply.body = {{"flows", std::move(flows)}};
+      w.endArray();
+      w.endObject();
       return out;
     }
     if (req.type == "networks") {

@@ -51,7 +51,7 @@ json provisionBody() {
 
 /** Decodes a grant expecting success, through text as the store and the wire do. */
 Grant roundTrip(const Grant& grant) {
-  const json decoded_text = json::parse(toJson(grant).dump());
+  const json decoded_text = json::parse(encodeGrant(grant));
   const Result<Grant> decoded = grantFromJson(decoded_text);
   EXPECT_TRUE(decoded.ok()) << decoded.error().message;
   return decoded.ok() ? *decoded : Grant{};
@@ -131,11 +131,11 @@ TEST(JsonCodecTest, GrantRoundTripKeepsEveryField) {
         g.request_id = "r";
         break;
     }
-    EXPECT_EQ(roundTrip(g), g) << "field " << field << ": " << toJson(g).dump();
+    EXPECT_EQ(roundTrip(g), g) << "field " << field << ": " << encodeGrant(g);
   }
 }
 
-TEST(JsonCodecTest, EncodeGrantWritesWhatToJsonDoes) {
+TEST(JsonCodecTest, OddGrantsReadBackExactly) {
   Grant v6;
   v6.profile = Profile{"EF", 1, 1};
   v6.flow.src = address("2001:db8::1");
@@ -143,20 +143,19 @@ TEST(JsonCodecTest, EncodeGrantWritesWhatToJsonDoes) {
   v6.flow.protocol = 58;  // no name: written as a number
   v6.path = {"only"};
   Grant odd = fullGrant();
-  odd.client_id = "host \"a\"\n\x01";
-  odd.request_id = "\xC3\xA9";
-  odd.meter.cir_bytes_per_sec = std::numeric_limits<uint64_t>::max();
-  for (const Grant& grant : {fullGrant(), v6, odd, Grant{}}) {
-    const std::string text = encodeGrant(grant);
-    EXPECT_EQ(json::parse(text), toJson(grant)) << text;
+  odd.client_id = "host \"a\"\n\x01";  // escaped
+  odd.request_id = "\xC3\xA9";         // UTF-8 kept as it is
+  for (const Grant& grant : {v6, odd}) {
+    EXPECT_EQ(roundTrip(grant), grant) << encodeGrant(grant);
   }
-  const Result<Grant> back = grantFromJson(json::parse(encodeGrant(fullGrant())));
-  ASSERT_TRUE(back.ok()) << back.error().message;
-  EXPECT_EQ(*back, fullGrant());
+  // Unset addresses are written as null: valid JSON, refused when read.
+  const json unset = json::parse(encodeGrant(Grant{}));
+  EXPECT_TRUE(unset["src"].is_null());
+  EXPECT_FALSE(grantFromJson(unset).ok());
 }
 
 TEST(JsonCodecTest, GrantUsesUnitsInKeys) {
-  const json j = toJson(fullGrant());
+  const json j = json::parse(encodeGrant(fullGrant()));
   EXPECT_EQ(j["profile"]["rate_bps"], 2'500'000);
   EXPECT_EQ(j["profile"]["burst_bytes"], 12'000);
   EXPECT_EQ(j["meter"]["cir_bps"], 312'500 * 8);
@@ -166,7 +165,7 @@ TEST(JsonCodecTest, GrantUsesUnitsInKeys) {
   EXPECT_EQ(j["reverse_dscp"], 36);
   Grant unidirectional = fullGrant();
   unidirectional.reverse_dscp.reset();
-  EXPECT_TRUE(toJson(unidirectional)["reverse_dscp"].is_null());
+  EXPECT_TRUE(json::parse(encodeGrant(unidirectional))["reverse_dscp"].is_null());
 }
 
 TEST(JsonCodecTest, MeterRateRoundTripsAtItsExtremes) {
@@ -178,7 +177,7 @@ TEST(JsonCodecTest, MeterRateRoundTripsAtItsExtremes) {
 }
 
 TEST(JsonCodecTest, GrantIgnoresUnknownKeysButNamesBadFields) {
-  json j = toJson(fullGrant());
+  json j = json::parse(encodeGrant(fullGrant()));
   j["added_by_a_newer_manager"] = 1;
   EXPECT_TRUE(grantFromJson(j).ok());
 
@@ -204,7 +203,7 @@ TEST(JsonCodecTest, GrantIgnoresUnknownKeysButNamesBadFields) {
            Case{"/bidir", 1, "bidir"},
            Case{"/expires_at_ms", nullptr, "expires_at_ms"},
        }) {
-    json bad = toJson(fullGrant());
+    json bad = json::parse(encodeGrant(fullGrant()));
     bad[json::json_pointer(c.pointer)] = c.value;
     const Result<Grant> grant = grantFromJson(bad);
     ASSERT_FALSE(grant.ok()) << c.pointer;
