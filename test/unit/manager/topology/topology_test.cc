@@ -10,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test/fakes/issue_example_qosmgr.h"
+
 namespace qos::manager {
 namespace {
 
@@ -53,26 +55,7 @@ Path reversed(Path p) {
   return p;
 }
 
-// The example of the issue that introduced qosmgr (the part that matters here).
-constexpr const char* kIssueExample = R"(
-[[network]]
-name = "lan-a"
-prefixes = ["198.18.1.0/24", "2001:db8:a::/48"]
-class_enabled = true
-classes = { EF = { dscp = 46, capacity = "2mbit" }, AF41 = { dscp = 34, capacity = "20mbit" }, BE = { dscp = 0 } }
-[[network]]
-name = "wan"
-class_enabled = true
-classes = { EF = { dscp = 40, capacity = "10mbit" }, AF41 = { dscp = 26, capacity = "50mbit" }, BE = { dscp = 0 } }
-[[network]]
-name = "lan-b"
-prefixes = ["198.19.1.0/24"]
-class_enabled = false
-[[link]]
-between = ["lan-a", "wan"]
-[[link]]
-between = ["wan", "lan-b"]
-)";
+using test_data::kIssueExample;
 
 TEST(Topology, LongestPrefixWinsOnAHandMadeConfig) {
   // Overlapping prefixes across networks are refused by validation, so this
