@@ -226,6 +226,12 @@ struct AdmissionEngine::State {
   std::vector<uint32_t> scratch;  ///< slots the flow being checked charges, repeats kept
   std::vector<Refusal> refusals;  ///< one per profile tried
 
+  /** Adds @p slot and files it under its class in @p slot_by_class. */
+  void addSlot(std::vector<uint32_t>& slot_by_class, const Slot& slot) {
+    slot_by_class[slot.class_id] = static_cast<uint32_t>(slots.size());
+    slots.push_back(slot);
+  }
+
   uint32_t internClass(const std::string& name) {
     const auto [it, inserted] =
         class_ids.try_emplace(name, static_cast<uint32_t>(class_names.size()));
@@ -484,14 +490,12 @@ AdmissionEngine::AdmissionEngine(const ManagerConfig& config, const Topology& to
       continue;
     }
     for (const auto& [name, spec] : net.classes) {
-      const uint32_t class_id = st.classIdOf(name);
-      info.slot_by_class[class_id] = static_cast<uint32_t>(st.slots.size());
       Slot slot;
       slot.owner = n;
-      slot.class_id = class_id;
+      slot.class_id = st.classIdOf(name);
       slot.dscp = spec.dscp;
       slot.capacity_bps = spec.capacity_bps;
-      st.slots.push_back(slot);
+      st.addSlot(info.slot_by_class, slot);
     }
   }
   st.slas.resize(config.slas.size());
@@ -500,14 +504,12 @@ AdmissionEngine::AdmissionEngine(const ManagerConfig& config, const Topology& to
     SlaInfo& info = st.slas[s];
     info.slot_by_class.assign(n_classes, kNone);
     for (const auto& [name, rate_bps] : sla.class_rate_bps) {
-      const uint32_t class_id = st.classIdOf(name);
-      info.slot_by_class[class_id] = static_cast<uint32_t>(st.slots.size());
       Slot slot;
       slot.is_sla = true;
       slot.owner = s;
-      slot.class_id = class_id;
+      slot.class_id = st.classIdOf(name);
       slot.capacity_bps = rate_bps;
-      st.slots.push_back(slot);
+      st.addSlot(info.slot_by_class, slot);
     }
     // An SLA over a network the config does not know can never be on a path;
     // validation rejects it, and here it simply never binds.
