@@ -16,7 +16,7 @@ packages=(
   meson ninja-build pkg-config g++ clang-format clang-tidy
   # libraries
   dpdk-dev libdpdk-dev libboost-program-options-dev libtomlplusplus-dev
-  prometheus-cpp-dev libzmq3-dev cppzmq-dev nlohmann-json3-dev libsqlite3-dev
+  prometheus-cpp-dev libzmq3-dev cppzmq-dev nlohmann-json3-dev libsimdjson-dev libsqlite3-dev
   libgtest-dev libgmock-dev libpcap-dev
   # run-time tools for the demo, tests and benchmarks
   dpdk dpdk-doc iproute2 ethtool tshark tcpdump python3-scapy iputils-ping iperf3 procps curl
