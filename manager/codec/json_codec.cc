@@ -279,7 +279,11 @@ void readProfile(FieldReader& reader, Profile& profile) {
                      profile.burst_bytes);
 }
 
-/** Writes the members a stored grant keeps (app .. bidir), in order, into an open object. */
+/**
+ * Writes the grant's members from app to bidir, in order, into an open
+ * object: the members a version-2 stored row held, which readStoredMembers()
+ * reads from either.
+ */
 void writeStoredMembers(control::JsonWriter& w, const Grant& grant) {
   const auto address = [&w](const IpAddress& a) {
     if (a.family == 0) {
@@ -419,16 +423,6 @@ std::string encodeGrant(const Grant& grant) {
   w.value(grant.client_id);
   w.key("request_id");
   w.value(grant.request_id);
-  w.endObject();
-  return out;
-}
-
-std::string encodeStoredGrant(const Grant& grant) {
-  std::string out;
-  out.reserve(256);
-  control::JsonWriter w(out);
-  w.beginObject();
-  writeStoredMembers(w, grant);
   w.endObject();
   return out;
 }

@@ -57,23 +57,18 @@ std::string encodeGrant(const Grant& grant);
 Result<Grant> grantFromJson(const nlohmann::json& json);
 
 /**
- * A grant as the reservation store keeps it: only what restoring it needs,
- * without what the store's own columns hold (flow_id, expires_at_ms, client,
- * request_id) or what AdmissionEngine::restore() derives again from the
- * config (dscp, reverse_dscp, path, reverse_path, meter):
+ * Reads a grant as schema version 2 of the reservation store kept it, as
+ * JSON: only what restoring it needs, without what the store's own columns
+ * held (flow_id, expires_at_ms, client, request_id) or what
+ * AdmissionEngine::restore() derives again from the config (dscp,
+ * reverse_dscp, path, reverse_path, meter):
  *   {"app":"voip","profile_index":0,
  *    "profile":{"class":"EF","rate_bps":64000,"burst_bytes":1500},
  *    "src":"198.18.1.10","sport":40000,"dst":"198.19.1.20","dport":5004,
  *    "proto":"udp","bidir":true}
- * About 200 bytes where the whole grant takes 450: every admission's share
- * of the store's log and checkpoints shrinks with it.
- */
-std::string encodeStoredGrant(const Grant& grant);
-/**
- * Reads encodeStoredGrant()'s text (or a whole grant, as schema version 1
- * stored it: the other members are ignored) into a Grant whose derived
- * fields are left empty and whose column fields are taken from the
- * arguments.
+ * or a whole grant, as version 1 kept it (the other members are ignored).
+ * The derived fields are left empty, the column fields are taken from the
+ * arguments.  The store reads older files with it to upgrade them.
  */
 Result<Grant> storedGrantFromJson(const nlohmann::json& json, uint64_t flow_id,
                                   uint64_t expires_at_ms, std::string client_id,

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <exception>
+#include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,14 +22,43 @@ constexpr const char* kMemoryPath = ":memory:";
 
 constexpr const char* kCreateSchemaSql =
     "CREATE TABLE schema_version (version INTEGER NOT NULL);"
-    "INSERT INTO schema_version (version) VALUES (2);"
+    "INSERT INTO schema_version (version) VALUES (3);";
+
+constexpr const char* kCreateGrantsSql =
     "CREATE TABLE grants ("
     "  flow_id INTEGER PRIMARY KEY,"
     "  expires_at_ms INTEGER NOT NULL,"
     "  client_id TEXT NOT NULL,"
     "  request_id TEXT NOT NULL,"
-    "  grant_json TEXT NOT NULL"
-    ");";
+    "  app TEXT NOT NULL,"
+    "  profile_index INTEGER NOT NULL,"
+    "  class TEXT NOT NULL,"
+    "  rate_bps INTEGER NOT NULL,"
+    "  burst_bytes INTEGER NOT NULL,"
+    "  src BLOB NOT NULL,"
+    "  sport INTEGER NOT NULL,"
+    "  dst BLOB NOT NULL,"
+    "  dport INTEGER NOT NULL,"
+    "  proto INTEGER NOT NULL,"
+    "  bidir INTEGER NOT NULL"
+    ")";
+
+/** The grants columns in the order bindGrant() and readGrantRow() use. */
+constexpr const char* kGrantColumns =
+    "flow_id, expires_at_ms, client_id, request_id, app, profile_index, class, rate_bps,"
+    " burst_bytes, src, sport, dst, dport, proto, bidir";
+
+const std::string& insertGrantSql() {
+  static const std::string sql = std::string("INSERT OR REPLACE INTO grants (") + kGrantColumns +
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                                 " ?13, ?14, ?15)";
+  return sql;
+}
+
+const std::string& selectGrantsSql() {
+  static const std::string sql = std::string("SELECT ") + kGrantColumns + " FROM grants";
+  return sql;
+}
 
 /**
  * Resets a statement when it goes out of scope, so no early return leaves a
@@ -59,6 +91,61 @@ int bindText(sqlite3_stmt* statement, int index, const std::string& text) {
                            SQLITE_STATIC);
 }
 
+/** An address as 4 or 16 bytes in network order; an unset one as zero bytes. */
+int bindAddress(sqlite3_stmt* statement, int index, const IpAddress& address) {
+  const int n_bytes = address.family == 4 ? 4 : address.family == 6 ? 16 : 0;
+  if (n_bytes == 0) {
+    return sqlite3_bind_zeroblob(statement, index, 0);
+  }
+  return sqlite3_bind_blob(statement, index, address.bytes.data(), n_bytes, SQLITE_STATIC);
+}
+
+/**
+ * Binds what a row keeps of @p grant to ?1..?15, in kGrantColumns order.
+ * The grant outlives the step that reads it (SQLITE_STATIC).
+ */
+int bindGrant(sqlite3_stmt* statement, const Grant& grant) {
+  // A braced list is evaluated left to right; a failed bind fails the step anyway.
+  const int results[] = {
+      sqlite3_bind_int64(statement, 1, toSql(grant.flow_id)),
+      sqlite3_bind_int64(statement, 2, toSql(grant.expires_at_ms)),
+      bindText(statement, 3, grant.client_id),
+      bindText(statement, 4, grant.request_id),
+      bindText(statement, 5, grant.application),
+      sqlite3_bind_int64(statement, 6, toSql(grant.profile_index)),
+      bindText(statement, 7, grant.profile.class_name),
+      sqlite3_bind_int64(statement, 8, toSql(grant.profile.rate_bps)),
+      sqlite3_bind_int64(statement, 9, toSql(grant.profile.burst_bytes)),
+      bindAddress(statement, 10, grant.flow.src),
+      sqlite3_bind_int(statement, 11, grant.flow.src_port),
+      bindAddress(statement, 12, grant.flow.dst),
+      sqlite3_bind_int(statement, 13, grant.flow.dst_port),
+      sqlite3_bind_int(statement, 14, grant.flow.protocol),
+      sqlite3_bind_int(statement, 15, grant.bidirectional ? 1 : 0),
+  };
+  for (const int rc : results) {
+    if (rc != SQLITE_OK) {
+      return rc;
+    }
+  }
+  return SQLITE_OK;
+}
+
+/** What a row keeps of @p grant (the schema above): the rest is derived at restore. */
+Grant storedFields(const Grant& grant) {
+  Grant stored;
+  stored.flow_id = grant.flow_id;
+  stored.application = grant.application;
+  stored.profile_index = grant.profile_index;
+  stored.profile = grant.profile;
+  stored.flow = grant.flow;
+  stored.bidirectional = grant.bidirectional;
+  stored.expires_at_ms = grant.expires_at_ms;
+  stored.client_id = grant.client_id;
+  stored.request_id = grant.request_id;
+  return stored;
+}
+
 std::string columnText(sqlite3_stmt* statement, int column) {
   const unsigned char* text = sqlite3_column_text(statement, column);
   const int n_bytes = sqlite3_column_bytes(statement, column);
@@ -66,6 +153,84 @@ std::string columnText(sqlite3_stmt* statement, int column) {
     return {};
   }
   return std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(n_bytes));
+}
+
+/** An integer column in [0, max]; nullopt if it is not one. */
+std::optional<uint64_t> columnUnsigned(sqlite3_stmt* statement, int column, uint64_t max) {
+  if (sqlite3_column_type(statement, column) != SQLITE_INTEGER) {
+    return std::nullopt;
+  }
+  const int64_t value = sqlite3_column_int64(statement, column);
+  if (value < 0 || static_cast<uint64_t>(value) > max) {
+    return std::nullopt;
+  }
+  return static_cast<uint64_t>(value);
+}
+
+/** An address column: 4 bytes (IPv4), 16 (IPv6) or none (unset); nullopt otherwise. */
+std::optional<IpAddress> columnAddress(sqlite3_stmt* statement, int column) {
+  if (sqlite3_column_type(statement, column) != SQLITE_BLOB) {
+    return std::nullopt;
+  }
+  const void* bytes = sqlite3_column_blob(statement, column);
+  const int n_bytes = sqlite3_column_bytes(statement, column);
+  IpAddress address;
+  if (n_bytes == 0) {
+    return address;
+  }
+  if ((n_bytes != 4 && n_bytes != 16) || bytes == nullptr) {
+    return std::nullopt;
+  }
+  address.family = n_bytes == 4 ? 4 : 6;
+  std::memcpy(address.bytes.data(), bytes, static_cast<size_t>(n_bytes));
+  return address;
+}
+
+/**
+ * Reads a row selected in kGrantColumns order.  The error says what is
+ * wrong with it; the caller names the flow.
+ */
+Result<Grant> readGrantRow(sqlite3_stmt* statement) {
+  for (const int column : {0, 1, 7, 8}) {  // 64-bit values, any bits
+    if (sqlite3_column_type(statement, column) != SQLITE_INTEGER) {
+      return makeError("stored row has columns of the wrong type");
+    }
+  }
+  for (const int column : {2, 3, 4, 6}) {
+    if (sqlite3_column_type(statement, column) != SQLITE_TEXT) {
+      return makeError("stored row has columns of the wrong type");
+    }
+  }
+  Grant grant;
+  grant.flow_id = fromSql(sqlite3_column_int64(statement, 0));
+  grant.expires_at_ms = fromSql(sqlite3_column_int64(statement, 1));
+  grant.client_id = columnText(statement, 2);
+  grant.request_id = columnText(statement, 3);
+  grant.application = columnText(statement, 4);
+  grant.profile.class_name = columnText(statement, 6);
+  grant.profile.rate_bps = fromSql(sqlite3_column_int64(statement, 7));
+  grant.profile.burst_bytes = fromSql(sqlite3_column_int64(statement, 8));
+  const std::optional<uint64_t> profile_index =
+      columnUnsigned(statement, 5, std::numeric_limits<uint32_t>::max());
+  const std::optional<IpAddress> src = columnAddress(statement, 9);
+  const std::optional<uint64_t> sport = columnUnsigned(statement, 10, UINT16_MAX);
+  const std::optional<IpAddress> dst = columnAddress(statement, 11);
+  const std::optional<uint64_t> dport = columnUnsigned(statement, 12, UINT16_MAX);
+  const std::optional<uint64_t> proto = columnUnsigned(statement, 13, UINT8_MAX);
+  const std::optional<uint64_t> bidir = columnUnsigned(statement, 14, 1);
+  if (!profile_index || !src || !sport || !dst || !dport || !proto || !bidir) {
+    return makeError(
+        "stored row has a value out of range (profile_index, an address of other than 4 or 16 "
+        "bytes, a port, proto or bidir)");
+  }
+  grant.profile_index = static_cast<size_t>(*profile_index);
+  grant.flow.src = *src;
+  grant.flow.src_port = static_cast<uint16_t>(*sport);
+  grant.flow.dst = *dst;
+  grant.flow.dst_port = static_cast<uint16_t>(*dport);
+  grant.flow.protocol = static_cast<uint8_t>(*proto);
+  grant.bidirectional = *bidir == 1;
+  return grant;
 }
 
 }  // namespace
@@ -212,18 +377,26 @@ Result<void> ReservationStore::createOrVerifySchema() {
     if (Result<void> r = exec(kCreateSchemaSql, "creating the schema"); !r) {
       return fail(r.error());
     }
+    if (Result<void> r = exec(kCreateGrantsSql, "creating the grants table"); !r) {
+      return fail(r.error());
+    }
   } else {
-    Result<StatementPtr> version = prepare("SELECT version FROM schema_version");
-    if (!version) {
-      return fail(version.error());
+    int64_t found = 0;
+    {
+      // Finalized before any upgrade: a statement left open would lock the
+      // tables the upgrade alters.
+      Result<StatementPtr> version = prepare("SELECT version FROM schema_version");
+      if (!version) {
+        return fail(version.error());
+      }
+      ResetOnExit reset(version->get());
+      if (sqlite3_step(version->get()) != SQLITE_ROW ||
+          sqlite3_column_type(version->get(), 0) != SQLITE_INTEGER) {
+        return fail(
+            makeError("reservation store " + path_ + ": schema_version holds no version number"));
+      }
+      found = sqlite3_column_int64(version->get(), 0);
     }
-    ResetOnExit reset(version->get());
-    if (sqlite3_step(version->get()) != SQLITE_ROW ||
-        sqlite3_column_type(version->get(), 0) != SQLITE_INTEGER) {
-      return fail(
-          makeError("reservation store " + path_ + ": schema_version holds no version number"));
-    }
-    const int64_t found = sqlite3_column_int64(version->get(), 0);
     if (found > kSchemaVersion) {
       return fail(makeError("reservation store " + path_ + " has schema version " +
                             std::to_string(found) + ", newer than version " +
@@ -231,12 +404,8 @@ Result<void> ReservationStore::createOrVerifySchema() {
                             " that this qosmgr understands; refusing to open it (run the newer "
                             "qosmgr, or point state_path at another file)"));
     }
-    if (found == 1) {
-      // Version 1 rows hold the whole grant; storedGrantFromJson() reads them
-      // as they are.  Only the number changes, so older builds refuse the file.
-      if (Result<void> r =
-              exec("UPDATE schema_version SET version = 2", "upgrading the schema from version 1");
-          !r) {
+    if (found == 1 || found == 2) {
+      if (Result<void> r = upgradeJsonRows(found); !r) {
         return fail(r.error());
       }
     } else if (found < kSchemaVersion) {
@@ -251,6 +420,68 @@ Result<void> ReservationStore::createOrVerifySchema() {
   return {};
 }
 
+Result<void> ReservationStore::upgradeJsonRows(int64_t from_version) {
+  const std::string what = "reservation store " + path_ + ": upgrading from schema version " +
+                           std::to_string(from_version) + ": ";
+  std::vector<Grant> grants;
+  {
+    Result<StatementPtr> select =
+        prepare("SELECT flow_id, expires_at_ms, client_id, request_id, grant_json FROM grants");
+    if (!select) {
+      return makeError(what + select.error().message);
+    }
+    sqlite3_stmt* statement = select->get();
+    ResetOnExit reset(statement);
+    int rc = SQLITE_OK;
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+      const uint64_t flow_id = fromSql(sqlite3_column_int64(statement, 0));
+      const std::string row_name = what + "flow " + std::to_string(flow_id) + ": ";
+      if (sqlite3_column_type(statement, 0) != SQLITE_INTEGER ||
+          sqlite3_column_type(statement, 1) != SQLITE_INTEGER ||
+          sqlite3_column_type(statement, 4) != SQLITE_TEXT) {
+        return makeError(row_name + "stored row has columns of the wrong type");
+      }
+      const nlohmann::json doc = nlohmann::json::parse(columnText(statement, 4), nullptr,
+                                                       /*allow_exceptions=*/false);
+      if (doc.is_discarded()) {
+        return makeError(row_name + "stored grant is not valid JSON");
+      }
+      Result<Grant> grant =
+          storedGrantFromJson(doc, flow_id, fromSql(sqlite3_column_int64(statement, 1)),
+                              columnText(statement, 2), columnText(statement, 3));
+      if (!grant) {
+        return makeError(row_name + "stored grant is unreadable: " + grant.error().message);
+      }
+      grants.push_back(std::move(*grant));
+    }
+    if (rc != SQLITE_DONE) {
+      return sqliteError(what + "reading grants");
+    }
+  }
+  for (const char* sql : {"ALTER TABLE grants RENAME TO grants_json", kCreateGrantsSql}) {
+    if (Result<void> r = exec(sql, "upgrading the schema"); !r) {
+      return r;
+    }
+  }
+  {
+    Result<StatementPtr> insert = prepare(insertGrantSql().c_str());
+    if (!insert) {
+      return makeError(what + insert.error().message);
+    }
+    for (const Grant& grant : grants) {
+      ResetOnExit reset(insert->get());
+      if (bindGrant(insert->get(), grant) != SQLITE_OK ||
+          sqlite3_step(insert->get()) != SQLITE_DONE) {
+        return sqliteError(what + "writing flow " + std::to_string(grant.flow_id));
+      }
+    }
+  }
+  if (Result<void> r = exec("DROP TABLE grants_json", "upgrading the schema"); !r) {
+    return r;
+  }
+  return exec("UPDATE schema_version SET version = 3", "upgrading the schema");
+}
+
 Result<void> ReservationStore::prepareStatements() {
   // Preparing against the grants table also verifies its columns.
   struct Entry {
@@ -258,15 +489,9 @@ Result<void> ReservationStore::prepareStatements() {
     const char* sql;
   };
   const Entry entries[] = {
-      {&put_,
-       "INSERT OR REPLACE INTO grants (flow_id, expires_at_ms, client_id, request_id, grant_json)"
-       " VALUES (?1, ?2, ?3, ?4, ?5)"},
-      {&delete_, "DELETE FROM grants WHERE flow_id = ?1"},
-      {&begin_, "BEGIN IMMEDIATE"},
-      {&commit_, "COMMIT"},
-      {&rollback_, "ROLLBACK"},
-      {&select_all_,
-       "SELECT flow_id, expires_at_ms, client_id, request_id, grant_json FROM grants"},
+      {&put_, insertGrantSql().c_str()}, {&delete_, "DELETE FROM grants WHERE flow_id = ?1"},
+      {&begin_, "BEGIN IMMEDIATE"},      {&commit_, "COMMIT"},
+      {&rollback_, "ROLLBACK"},          {&select_all_, selectGrantsSql().c_str()},
   };
   for (const Entry& entry : entries) {
     Result<StatementPtr> statement = prepare(entry.sql);
@@ -280,10 +505,10 @@ Result<void> ReservationStore::prepareStatements() {
 }
 
 void ReservationStore::stagePut(const Grant& grant) {
-  // Serialized here, outside the lock.
-  StagedRow row{grant.expires_at_ms, grant.client_id, grant.request_id, encodeStoredGrant(grant)};
+  // Copied here, outside the lock; bound to the statement by the commit.
+  Grant stored = storedFields(grant);
   const std::lock_guard<std::mutex> lock(staged_mutex_);
-  staged_[grant.flow_id] = std::move(row);
+  staged_[grant.flow_id] = std::move(stored);
 }
 
 void ReservationStore::stageDelete(uint64_t flow_id) {
@@ -344,29 +569,16 @@ Result<void> ReservationStore::writeStaged(const Changes& staged) {
     return error;
   };
 
-  for (const auto& [flow_id, row] : staged) {
-    sqlite3_stmt* statement = row ? put_.get() : delete_.get();
+  for (const auto& [flow_id, grant] : staged) {
+    sqlite3_stmt* statement = grant ? put_.get() : delete_.get();
     ResetOnExit reset(statement);
-    int rc = sqlite3_bind_int64(statement, 1, toSql(flow_id));
-    if (row) {
-      if (rc == SQLITE_OK) {
-        rc = sqlite3_bind_int64(statement, 2, toSql(row->expires_at_ms));
-      }
-      if (rc == SQLITE_OK) {
-        rc = bindText(statement, 3, row->client_id);
-      }
-      if (rc == SQLITE_OK) {
-        rc = bindText(statement, 4, row->request_id);
-      }
-      if (rc == SQLITE_OK) {
-        rc = bindText(statement, 5, row->grant_json);
-      }
-    }
+    int rc =
+        grant ? bindGrant(statement, *grant) : sqlite3_bind_int64(statement, 1, toSql(flow_id));
     if (rc == SQLITE_OK) {
       rc = sqlite3_step(statement);
     }
     if (rc != SQLITE_DONE) {
-      return rollBack(sqliteError(what + " failed " + (row ? "writing" : "deleting") + " flow " +
+      return rollBack(sqliteError(what + " failed " + (grant ? "writing" : "deleting") + " flow " +
                                   std::to_string(flow_id)));
     }
   }
@@ -388,31 +600,11 @@ Result<std::vector<Grant>> ReservationStore::loadAll() const {
   std::vector<Grant> grants;
   int rc = SQLITE_OK;
   while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
-    const uint64_t flow_id = fromSql(sqlite3_column_int64(statement, 0));
-    const std::string row_name =
-        "reservation store " + path_ + ": flow " + std::to_string(flow_id) + ": ";
-    if (sqlite3_column_type(statement, 1) != SQLITE_INTEGER ||
-        sqlite3_column_type(statement, 4) != SQLITE_TEXT) {
-      return makeError(row_name + "stored row has columns of the wrong type");
-    }
-    const uint64_t expires_at_ms = fromSql(sqlite3_column_int64(statement, 1));
-    std::string client_id = columnText(statement, 2);
-    std::string request_id = columnText(statement, 3);
-    const std::string text = columnText(statement, 4);
-
-    nlohmann::json doc;
-    try {
-      doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    } catch (const std::exception& e) {
-      return makeError(row_name + "stored grant could not be parsed: " + e.what());
-    }
-    if (doc.is_discarded()) {
-      return makeError(row_name + "stored grant is not valid JSON");
-    }
-    Result<Grant> grant = storedGrantFromJson(doc, flow_id, expires_at_ms, std::move(client_id),
-                                              std::move(request_id));
+    Result<Grant> grant = readGrantRow(statement);
     if (!grant) {
-      return makeError(row_name + "stored grant is unreadable: " + grant.error().message);
+      return makeError("reservation store " + path_ + ": flow " +
+                       std::to_string(fromSql(sqlite3_column_int64(statement, 0))) + ": " +
+                       grant.error().message);
     }
     grants.push_back(std::move(*grant));
   }

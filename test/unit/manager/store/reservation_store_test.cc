@@ -115,54 +115,123 @@ TEST_F(ReservationStoreTest, PutCommitLoadAcrossReopen) {
   EXPECT_EQ(loadOrDie(*store), (std::vector<Grant>{makeGrant(1), makeGrant(2), makeGrant(3)}));
 }
 
-TEST_F(ReservationStoreTest, KeepsWhatRestoreNeedsAndNotWhatItDerives) {
-  auto store = openOrDie();
-  ASSERT_NE(store, nullptr);
-  const Grant full = makeFullGrant(2);
-  store->stagePut(full);
-  ASSERT_TRUE(store->commit().ok());
-  EXPECT_EQ(loadOrDie(*store), std::vector<Grant>{makeGrant(2)});
-
+/** One integer a query on the store's file returns. */
+int64_t queryInt(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* row = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT grant_json FROM grants", -1, &row, nullptr), SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(row), SQLITE_ROW);
-  const std::string text(reinterpret_cast<const char*>(sqlite3_column_text(row, 0)));
-  sqlite3_finalize(row);
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &statement, nullptr), SQLITE_OK) << sql;
+  EXPECT_EQ(sqlite3_step(statement), SQLITE_ROW) << sql;
+  const int64_t value = sqlite3_column_int64(statement, 0);
+  sqlite3_finalize(statement);
   sqlite3_close(db);
-  EXPECT_EQ(text, encodeStoredGrant(full));
-  EXPECT_EQ(text.find("path"), std::string::npos) << text;
-  EXPECT_LT(text.size(), encodeGrant(full).size() / 2) << text;
+  return value;
 }
 
-// A file written by the first schema (the whole grant in grant_json) is read
-// as it is and renumbered, so an older qosmgr then refuses it.
-TEST_F(ReservationStoreTest, ReadsAndUpgradesSchemaVersion1) {
-  const Grant full = makeFullGrant(4);
-  rawSql(path_,
+TEST_F(ReservationStoreTest, KeepsWhatRestoreNeedsAndNotWhatItDerives) {
+  constexpr uint64_t kCount = 10'000;
+  auto store = openOrDie();
+  ASSERT_NE(store, nullptr);
+  std::vector<Grant> expected;
+  for (uint64_t id = 1; id <= kCount; ++id) {
+    store->stagePut(makeFullGrant(id));
+    expected.push_back(makeGrant(id));
+  }
+  ASSERT_TRUE(store->commit().ok());
+  EXPECT_EQ(loadOrDie(*store), expected);
+  // Every byte of a row is written twice (log, checkpoint): rows stay small.
+  // A JSON row took about 250 bytes; plain columns take under 100.
+  const int64_t bytes = queryInt(path_, "PRAGMA page_count") * queryInt(path_, "PRAGMA page_size");
+  EXPECT_LT(bytes / static_cast<int64_t>(kCount), 100) << bytes << " bytes for " << kCount;
+  EXPECT_EQ(queryInt(path_, "SELECT length(src) FROM grants WHERE flow_id = 1"), 4);
+}
+
+/** A file of an older schema, with the grants table it had (one JSON column). */
+void writeJsonSchemaFile(const std::string& path, int version, const std::string& rows_sql) {
+  rawSql(path,
          "PRAGMA journal_mode=WAL;"
          "CREATE TABLE schema_version (version INTEGER NOT NULL);"
-         "INSERT INTO schema_version (version) VALUES (1);"
-         "CREATE TABLE grants (flow_id INTEGER PRIMARY KEY, expires_at_ms INTEGER NOT NULL,"
-         " client_id TEXT NOT NULL, request_id TEXT NOT NULL, grant_json TEXT NOT NULL);"
-         "INSERT INTO grants VALUES (4, " +
-             std::to_string(full.expires_at_ms) + ", 'host-a', 'r-4', '" + encodeGrant(full) +
-             "');");
-  {
-    auto store = openOrDie();
-    ASSERT_NE(store, nullptr);
-    EXPECT_EQ(loadOrDie(*store), std::vector<Grant>{makeGrant(4)});
+         "INSERT INTO schema_version (version) VALUES (" +
+             std::to_string(version) +
+             ");"
+             "CREATE TABLE grants (flow_id INTEGER PRIMARY KEY, expires_at_ms INTEGER NOT NULL,"
+             " client_id TEXT NOT NULL, request_id TEXT NOT NULL, grant_json TEXT NOT NULL);" +
+             rows_sql);
+}
+
+/** makeGrant(id) as schema version 2 stored it. */
+std::string version2Row(uint64_t id) {
+  const Grant g = makeGrant(id);
+  return "INSERT INTO grants VALUES (" + std::to_string(id) + ", " +
+         std::to_string(g.expires_at_ms) + ", 'host-a', 'r-" + std::to_string(id) +
+         "', '{\"app\":\"" + g.application +
+         "\",\"profile_index\":" + std::to_string(g.profile_index) +
+         ",\"profile\":{\"class\":\"EF\",\"rate_bps\":" + std::to_string(g.profile.rate_bps) +
+         ",\"burst_bytes\":1500},\"src\":\"198.18.1.10\",\"sport\":" +
+         std::to_string(g.flow.src_port) +
+         ",\"dst\":\"198.19.1.20\",\"dport\":5004,\"proto\":\"udp\",\"bidir\":" +
+         (g.bidirectional ? "true" : "false") + "}');";
+}
+
+// Files written by the older schemas (the whole grant, or its stored
+// members, as JSON) are upgraded to columns when opened, so an older qosmgr
+// then refuses them.
+TEST_F(ReservationStoreTest, UpgradesSchemaVersions1And2) {
+  const Grant full = makeFullGrant(4);
+  for (const int version : {1, 2}) {
+    SCOPED_TRACE("version " + std::to_string(version));
+    std::filesystem::remove(path_);
+    writeJsonSchemaFile(path_, version,
+                        version == 1 ? "INSERT INTO grants VALUES (4, " +
+                                           std::to_string(full.expires_at_ms) +
+                                           ", 'host-a', 'r-4', '" + encodeGrant(full) + "');"
+                                     : version2Row(4) + version2Row(5));
+    {
+      auto store = openOrDie();
+      ASSERT_NE(store, nullptr);
+      const std::vector<Grant> expected = version == 1
+                                              ? std::vector<Grant>{makeGrant(4)}
+                                              : std::vector<Grant>{makeGrant(4), makeGrant(5)};
+      EXPECT_EQ(loadOrDie(*store), expected);
+      store->stagePut(makeGrant(6));
+      ASSERT_TRUE(store->commit().ok());
+    }
+    EXPECT_EQ(queryInt(path_, "SELECT version FROM schema_version"),
+              ReservationStore::kSchemaVersion);
+    EXPECT_EQ(queryInt(path_, "SELECT count(*) FROM sqlite_master WHERE name = 'grants_json'"), 0);
+    EXPECT_EQ(queryInt(path_, "SELECT length(dst) FROM grants WHERE flow_id = 4"), 4);
   }
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* version = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &version, nullptr),
-            SQLITE_OK);
-  ASSERT_EQ(sqlite3_step(version), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(version, 0), ReservationStore::kSchemaVersion);
-  sqlite3_finalize(version);
-  sqlite3_close(db);
+}
+
+// An old row that cannot be read refuses the upgrade, naming the flow, and
+// leaves the file as it was.
+TEST_F(ReservationStoreTest, UnreadableOldRowRefusesTheUpgradeAndChangesNothing) {
+  struct Case {
+    std::string row_sql;
+    const char* expected;
+  };
+  for (const Case& c : {
+           Case{"UPDATE grants SET grant_json = '{not json' WHERE flow_id = 5",
+                "flow 5: stored grant is not valid JSON"},
+           Case{"UPDATE grants SET grant_json = json_set(grant_json, '$.sport', 'x') "
+                "WHERE flow_id = 5",
+                "flow 5: stored grant is unreadable: sport: "},
+           Case{"UPDATE grants SET grant_json = json_remove(grant_json, '$.profile') "
+                "WHERE flow_id = 5",
+                "flow 5: stored grant is unreadable: profile: missing"},
+           Case{"UPDATE grants SET expires_at_ms = 'soon' WHERE flow_id = 5",
+                "flow 5: stored row has columns of the wrong type"},
+       }) {
+    std::filesystem::remove(path_);
+    writeJsonSchemaFile(path_, 2, version2Row(4) + version2Row(5) + c.row_sql);
+    const Result<std::unique_ptr<ReservationStore>> store = ReservationStore::open(path_);
+    ASSERT_FALSE(store.ok()) << c.row_sql;
+    EXPECT_NE(store.error().message.find("upgrading from schema version 2: "), std::string::npos)
+        << store.error().message;
+    EXPECT_NE(store.error().message.find(c.expected), std::string::npos) << store.error().message;
+    EXPECT_EQ(queryInt(path_, "SELECT version FROM schema_version"), 2);
+    EXPECT_EQ(queryInt(path_, "SELECT count(*) FROM grants WHERE grant_json IS NOT NULL"), 2);
+  }
 }
 
 TEST_F(ReservationStoreTest, PutReplacesAndDeleteRemoves) {
@@ -297,10 +366,12 @@ TEST_F(ReservationStoreTest, FullRangeOfFlowIdsAndTimes) {
 
 TEST_F(ReservationStoreTest, RefusesNewerSchema) {
   ASSERT_NE(openOrDie(), nullptr);
-  rawSql(path_, "UPDATE schema_version SET version = 3");
+  const int newer = ReservationStore::kSchemaVersion + 1;
+  rawSql(path_, "UPDATE schema_version SET version = " + std::to_string(newer));
   const Result<std::unique_ptr<ReservationStore>> store = ReservationStore::open(path_);
   ASSERT_FALSE(store.ok());
-  EXPECT_NE(store.error().message.find("schema version 3, newer"), std::string::npos)
+  EXPECT_NE(store.error().message.find("schema version " + std::to_string(newer) + ", newer"),
+            std::string::npos)
       << store.error().message;
 }
 
@@ -337,16 +408,20 @@ TEST_F(ReservationStoreTest, UnreadableRowIsAnErrorNamingTheFlow) {
     const char* expected;
   };
   for (const Case& c : {
-           Case{"UPDATE grants SET grant_json = '{not json' WHERE flow_id = 5",
-                "flow 5: stored grant is not valid JSON"},
-           Case{"UPDATE grants SET grant_json = json_set(grant_json, '$.sport', 'x') "
-                "WHERE flow_id = 5",
-                "flow 5: stored grant is unreadable: sport: "},
-           Case{"UPDATE grants SET grant_json = json_remove(grant_json, '$.profile') "
-                "WHERE flow_id = 5",
-                "flow 5: stored grant is unreadable: profile: missing"},
            Case{"UPDATE grants SET expires_at_ms = 'soon' WHERE flow_id = 5",
                 "flow 5: stored row has columns of the wrong type"},
+           Case{"UPDATE grants SET class = x'4546' WHERE flow_id = 5",
+                "flow 5: stored row has columns of the wrong type"},
+           Case{"UPDATE grants SET src = x'c612' WHERE flow_id = 5",
+                "flow 5: stored row has a value out of range"},
+           Case{"UPDATE grants SET dst = '198.19.1.20' WHERE flow_id = 5",
+                "flow 5: stored row has a value out of range"},
+           Case{"UPDATE grants SET sport = 65536 WHERE flow_id = 5",
+                "flow 5: stored row has a value out of range"},
+           Case{"UPDATE grants SET bidir = 2 WHERE flow_id = 5",
+                "flow 5: stored row has a value out of range"},
+           Case{"UPDATE grants SET profile_index = -1 WHERE flow_id = 5",
+                "flow 5: stored row has a value out of range"},
        }) {
     const std::string saved = dir_ + "/saved.db";
     std::filesystem::copy_file(path_, saved, std::filesystem::copy_options::overwrite_existing);
