@@ -92,8 +92,18 @@ Result<IpPrefix> parseIpPrefix(std::string_view text) {
 std::string formatIpAddress(const IpAddress& addr) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (addr.family == 4) {
-    inet_ntop(AF_INET, addr.bytes.data(), buf, sizeof(buf));
-  } else if (addr.family == 6) {
+    // Dotted decimal by hand: inet_ntop goes through sprintf, and qosmgr
+    // formats two addresses into every grant it answers.
+    char* out = buf;
+    for (size_t i = 0; i < 4; ++i) {
+      if (i != 0) {
+        *out++ = '.';
+      }
+      out = std::to_chars(out, buf + sizeof(buf), addr.bytes[i]).ptr;
+    }
+    return std::string(buf, out);
+  }
+  if (addr.family == 6) {
     inet_ntop(AF_INET6, addr.bytes.data(), buf, sizeof(buf));
   } else {
     return "-";
