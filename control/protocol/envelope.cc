@@ -205,6 +205,12 @@ std::string encodeRequest(const Request& request) {
 
 std::string encodeReply(const Reply& reply) {
   std::string out;
+  encodeReply(reply, out);
+  return out;
+}
+
+void encodeReply(const Reply& reply, std::string& out) {
+  out.clear();
   out.reserve(128 + reply.body_json.size());
   JsonWriter w(out);
   w.beginObject();
@@ -228,7 +234,6 @@ std::string encodeReply(const Reply& reply) {
   w.key("body");
   w.raw(!reply.body_json.empty() ? reply.body_json : dumpJson(bodyOrEmpty(reply.body)));
   w.endObject();
-  return out;
 }
 
 Result<Reply> decodeReply(std::string_view bytes) {

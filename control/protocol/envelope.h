@@ -97,6 +97,8 @@ std::string encodeRequest(const Request& request);
 
 /** Encodes a reply.  Invalid UTF-8 in strings is replaced, never thrown. */
 std::string encodeReply(const Reply& reply);
+/** The same into @p out, replacing what it held: a caller that reuses it allocates no more. */
+void encodeReply(const Reply& reply, std::string& out);
 
 /**
  * Decodes a reply (at most kMaxReplyBytes, nesting at most kMaxNestingDepth).

@@ -72,6 +72,7 @@ struct RequestServer::Impl {
   uint64_t log_window_start_ms = 0;
   int log_budget = kLogBurst;
   control::FlatRequest flat;  ///< reused by every message, so it keeps its capacity
+  std::string reply_text;     ///< likewise, for every reply
   uint64_t log_suppressed = 0;
 
   Impl(const ManagerConfig& c, AdmissionEngine& e, ReservationStore* s, ServerMetrics* m, Clock k)
@@ -367,7 +368,8 @@ struct RequestServer::Impl {
 
   void send(std::vector<Outgoing>& batch) {
     for (Outgoing& out : batch) {
-      const std::string payload = control::encodeReply(out.reply);
+      control::encodeReply(out.reply, reply_text);
+      const std::string& payload = reply_text;
       try {
         // A peer that went away makes ROUTER drop the message (no mandatory routing).
         socket.send(out.identity, zmq::send_flags::sndmore | zmq::send_flags::dontwait);

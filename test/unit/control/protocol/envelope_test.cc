@@ -190,6 +190,22 @@ TEST(EnvelopeTest, ReplyRoundTrip) {
   }
 }
 
+// The overload that reuses a string replaces what it held.
+TEST(EnvelopeTest, ReplyEncodedIntoAReusedString) {
+  Reply first;
+  first.id = "a-much-longer-request-id-than-the-next";
+  first.body_json = R"({"flow_id":1,"path":["lan-a","wan","lan-b"]})";
+  Reply second;
+  second.id = "b";
+  second.status = ReplyStatus::Denied;
+  second.error = WireError{"no_capacity", "full"};
+  std::string reused = "left over";
+  for (const Reply* reply : {&first, &second, &first}) {
+    encodeReply(*reply, reused);
+    EXPECT_EQ(reused, encodeReply(*reply));
+  }
+}
+
 TEST(EnvelopeTest, ReplyEncodingNeverThrowsOnInvalidUtf8) {
   Reply reply;
   reply.id = "r\xff";
