@@ -93,15 +93,23 @@ std::string formatIpAddress(const IpAddress& addr) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (addr.family == 4) {
     // Dotted decimal by hand: inet_ntop goes through sprintf, and qosmgr
-    // formats two addresses into every grant it answers.
-    char* out = buf;
+    // formats two addresses into every grant it answers.  At most 15
+    // characters: std::string holds them without allocating.
+    std::string text;
     for (size_t i = 0; i < 4; ++i) {
       if (i != 0) {
-        *out++ = '.';
+        text += '.';
       }
-      out = std::to_chars(out, buf + sizeof(buf), addr.bytes[i]).ptr;
+      const unsigned byte = addr.bytes[i];
+      if (byte >= 100) {
+        text += static_cast<char>('0' + byte / 100);
+      }
+      if (byte >= 10) {
+        text += static_cast<char>('0' + byte / 10 % 10);
+      }
+      text += static_cast<char>('0' + byte % 10);
     }
-    return std::string(buf, out);
+    return text;
   }
   if (addr.family == 6) {
     inet_ntop(AF_INET6, addr.bytes.data(), buf, sizeof(buf));
