@@ -1,7 +1,7 @@
 // qosmgr-load: keeps many requests in flight against a running qosmgr over
 // ZeroMQ and prints admissions/s, releases/s and latency percentiles.
 //
-//   qosmgr-load --endpoint tcp://127.0.0.1:7700 --preload 100000 --requests 50000
+//   qosmgr-load --endpoint tcp://127.0.0.1:7700 --preload 100000 --requests 100000
 //
 // Phases: (1) preload: admit --preload flows with a long lease and keep them,
 // so the measured phases run against that many live reservations; (2) admit
@@ -292,9 +292,9 @@ int runMain(int argc, char** argv) {
       "endpoint", po::value<std::string>()->default_value("tcp://127.0.0.1:7700"),
       "qosmgr endpoint")("preload", po::value<size_t>()->default_value(100000),
                          "flows admitted first and kept")(
-      "requests", po::value<size_t>()->default_value(50000), "flows admitted, then released")(
+      "requests", po::value<size_t>()->default_value(100000), "flows admitted, then released")(
       "connections", po::value<int>()->default_value(4), "DEALER sockets")(
-      "window", po::value<int>()->default_value(16), "requests in flight per socket")(
+      "window", po::value<int>()->default_value(10), "requests in flight per socket")(
       "app", po::value<std::string>()->default_value("bulk"), "application name to request")(
       "server-pid", po::value<int>()->default_value(0),
       "qosmgr's process id, to report its CPU time per request (Linux /proc)");
