@@ -29,49 +29,17 @@ free_port() {
 port="$(free_port)"
 endpoint="tcp://127.0.0.1:$port"
 
-cat >"$work/qosmgr.toml" <<TOML
-[manager]
-listen = "$endpoint"
-state = "$work/state.db"
-lease = "600s"
-
-[[network]]
-name = "lan-a"
-prefixes = ["198.18.1.0/24", "2001:db8:a::/48"]
-class_enabled = true
-classes = { EF = { dscp = 46, capacity = "2mbit" }, AF41 = { dscp = 34, capacity = "20mbit" }, BE = { dscp = 0 } }
-
-[[network]]
-name = "wan"
-class_enabled = true
-classes = { EF = { dscp = 40, capacity = "10mbit" }, AF41 = { dscp = 26, capacity = "50mbit" }, BE = { dscp = 0 } }
-
-[[network]]
-name = "lan-b"
-prefixes = ["198.19.1.0/24"]
-class_enabled = false
-
-[[link]]
-between = ["lan-a", "wan"]
-[[link]]
-between = ["wan", "lan-b"]
-
-[[sla]]
-name = "carrier-x"
-network = "wan"
-classes = { EF = { rate = "1mbit" }, AF41 = { rate = "10mbit" } }
-
-[[application]]
-name = "voip"
-match = { proto = "udp", dport = "16384-32767" }
-default = { class = "EF", rate = "100kbit", burst = "10kB" }
-alternates = [ { class = "AF41", rate = "100kbit", burst = "10kB" } ]
-
-[[application]]
-name = "video"
-default = { class = "AF41", rate = "4mbit", burst = "64kB" }
-alternates = [ { class = "AF41", rate = "1500kbit", burst = "32kB" }, { class = "AF41", rate = "500kbit", burst = "16kB" } ]
-TOML
+# The shipped example (the issue's two LANs and a WAN), on this test's own
+# endpoint, state file and metrics port; a long lease so none lapses mid-test.
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+sed -e "s|^listen = \"tcp://127.0.0.1:7700\"|listen = \"$endpoint\"|" \
+  -e "s|^state = \"/tmp/qosmgr-state.db\"|state = \"$work/state.db\"|" \
+  -e "s|^lease = \"60s\"|lease = \"600s\"|" \
+  -e "s|^listen = \"127.0.0.1:9471\"|listen = \"127.0.0.1:$(free_port)\"|" \
+  "$repo/conf/qosmgr.toml" >"$work/qosmgr.toml"
+for setting in "listen = \"$endpoint\"" "state = \"$work/state.db\"" 'lease = "600s"'; do
+  grep -qF "$setting" "$work/qosmgr.toml" || { echo "FAIL: conf/qosmgr.toml no longer has the line this test rewrites to: $setting"; exit 1; }
+done
 
 start_mgr() {
   "$QOSMGR" --config "$work/qosmgr.toml" >>"$work/qosmgr.log" 2>&1 &

@@ -21,7 +21,7 @@
 #include "manager/service/server_metrics.h"
 #include "manager/store/reservation_store.h"
 #include "manager/topology/topology.h"
-#include "test/unit/manager/service/free_endpoint.h"
+#include "test/unit/manager/service/test_server.h"
 
 namespace qos::manager {
 namespace {
@@ -49,12 +49,7 @@ name = "voip"
 default = { class = "EF", rate = "100kbit", burst = "10kB" }
 )";
 
-json provision(int n) {
-  return {{"app", "voip"},      {"src", "198.18.1.10"},
-          {"sport", 40000 + n}, {"dst", "198.19.1.20"},
-          {"dport", 20000},     {"proto", "udp"},
-          {"client", "test"},   {"request_id", "r-" + std::to_string(n)}};
-}
+json provision(int n) { return test_data::voipProvision(40000 + n, "r-" + std::to_string(n)); }
 
 /** Counter value of the series of @p family with every label in @p labels; -1 if none. */
 double counterValue(const std::vector<prometheus::MetricFamily>& families,
@@ -85,31 +80,18 @@ protected:
     std::string dir_template = ::testing::TempDir() + "server_store_test.XXXXXX";
     ASSERT_NE(mkdtemp(dir_template.data()), nullptr) << std::strerror(errno);
     dir_ = dir_template;
-    endpoint_ = freeLoopbackEndpoint();
-    auto cfg = parseManagerConfig(kConfig, "server_store_test.toml");
-    ASSERT_TRUE(cfg.ok()) << cfg.error().message;
-    config_ = *cfg;
-    config_.listen = endpoint_;
-    topology_ = std::make_unique<Topology>(config_);
-    engine_ = std::make_unique<AdmissionEngine>(config_, *topology_);
     auto store = ReservationStore::open(dir_ + "/state.db");
     ASSERT_TRUE(store.ok()) << store.error().message;
     store_ = std::move(*store);
-    auto metrics = ServerMetrics::start("", *engine_);
-    ASSERT_TRUE(metrics.ok()) << metrics.error().message;
-    metrics_ = std::move(*metrics);
-    server_ = std::make_unique<RequestServer>(config_, *engine_, store_.get(), metrics_.get());
-    ASSERT_TRUE(server_->bind().ok());
-    thread_ = std::thread([this] { server_->run(stop_); });
+    const Result<void> started = test_.start(kConfig, {.store = store_.get(), .metrics = true});
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    endpoint_ = test_.endpoint;
+    metrics_ = test_.metrics.get();
     // Long enough for a commit that waits out the store's busy timeout.
     ASSERT_TRUE(client_.connect(endpoint_, 3 * ReservationStore::kBusyTimeoutMs).ok());
   }
   void TearDown() override {
-    stop_ = true;
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-    server_.reset();
+    test_.stop();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -121,15 +103,10 @@ protected:
   }
 
   std::string dir_;
-  std::string endpoint_;
-  ManagerConfig config_;
-  std::unique_ptr<Topology> topology_;
-  std::unique_ptr<AdmissionEngine> engine_;
   std::unique_ptr<ReservationStore> store_;
-  std::unique_ptr<ServerMetrics> metrics_;
-  std::unique_ptr<RequestServer> server_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  test_data::TestServer test_;  ///< after the store: stops before the store closes
+  std::string endpoint_;
+  ServerMetrics* metrics_ = nullptr;
   control::RequestClient client_;
 };
 
@@ -208,7 +185,7 @@ TEST_F(ServerStoreTest, FailedCommitTakesBackTheGrantAndItsRetry) {
     EXPECT_EQ(reply->id, id);
     EXPECT_EQ(reply->status, ReplyStatus::Error) << reply->id << ": " << payload.to_string();
     EXPECT_EQ(reply->error.code, "internal") << reply->id;
-    EXPECT_EQ(engine_->flowCount(), 0u) << "the grant was taken back";
+    EXPECT_EQ(test_.engine->flowCount(), 0u) << "the grant was taken back";
     if (blocker != nullptr) {
       // The store works again from here on.
       ASSERT_EQ(sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);

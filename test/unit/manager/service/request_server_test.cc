@@ -12,7 +12,7 @@
 #include "control/transport/client.h"
 #include "manager/config/manager_config.h"
 #include "manager/topology/topology.h"
-#include "test/unit/manager/service/free_endpoint.h"
+#include "test/unit/manager/service/test_server.h"
 
 namespace qos::manager {
 namespace {
@@ -46,41 +46,21 @@ alternates = [ { class = "AF41", rate = "100kbit", burst = "10kB" } ]
 class ServerFixture : public ::testing::Test {
 protected:
   void SetUp() override {
-    endpoint_ = freeLoopbackEndpoint();
-    auto cfg = parseManagerConfig(kConfig, "server_test.toml");
-    ASSERT_TRUE(cfg.ok()) << cfg.error().message;
-    config_ = *cfg;
-    config_.listen = endpoint_;
-    topology_ = std::make_unique<Topology>(config_);
-    engine_ = std::make_unique<AdmissionEngine>(config_, *topology_);
-    server_ = std::make_unique<RequestServer>(config_, *engine_, nullptr, nullptr,
-                                              [this] { return now_ms_.load(); });
-    ASSERT_TRUE(server_->bind().ok());
-    thread_ = std::thread([this] { server_->run(stop_); });
+    const Result<void> started = test_.start(kConfig, {.clock = [this] { return now_ms_.load(); }});
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    endpoint_ = test_.endpoint;
+    engine_ = test_.engine.get();
     ASSERT_TRUE(client_.connect(endpoint_, 2000).ok());
   }
-  void TearDown() override {
-    stop_ = true;
-    if (thread_.joinable()) {
-      thread_.join();
-    }
+
+  static json provision(uint16_t sport) {
+    return test_data::voipProvision(sport, "r-" + std::to_string(sport));
   }
 
-  json provision(uint16_t sport) {
-    return {{"app", "voip"},    {"src", "198.18.1.10"},
-            {"sport", sport},   {"dst", "198.19.1.20"},
-            {"dport", 20000},   {"proto", "udp"},
-            {"client", "test"}, {"request_id", "r-" + std::to_string(sport)}};
-  }
-
-  std::string endpoint_;
-  ManagerConfig config_;
-  std::unique_ptr<Topology> topology_;
-  std::unique_ptr<AdmissionEngine> engine_;
-  std::unique_ptr<RequestServer> server_;
-  std::atomic<bool> stop_{false};
   std::atomic<uint64_t> now_ms_{1'000'000};
-  std::thread thread_;
+  test_data::TestServer test_;
+  std::string endpoint_;
+  AdmissionEngine* engine_ = nullptr;
   control::RequestClient client_;
 };
 

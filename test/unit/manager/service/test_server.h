@@ -1,0 +1,94 @@
+// A RequestServer for tests: parsed from a config text, on a free loopback
+// port, served from a thread until destroyed.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "control/common/result.h"
+#include "manager/admission/admission.h"
+#include "manager/config/manager_config.h"
+#include "manager/service/request_server.h"
+#include "manager/service/server_metrics.h"
+#include "manager/store/reservation_store.h"
+#include "manager/topology/topology.h"
+
+namespace qos::manager::test_data {
+
+/** Binds port 0, reads the port back and closes: "tcp://127.0.0.1:PORT". */
+inline std::string freeLoopbackEndpoint() {
+  zmq::context_t ctx;
+  zmq::socket_t probe(ctx, zmq::socket_type::router);
+  probe.set(zmq::sockopt::linger, 0);
+  probe.bind("tcp://127.0.0.1:*");
+  return probe.get(zmq::sockopt::last_endpoint);
+}
+
+/** A provision body for voip from 198.18.1.10:@p sport to 198.19.1.20:20000. */
+inline nlohmann::json voipProvision(int sport, const std::string& request_id) {
+  return {{"app", "voip"},  {"src", "198.18.1.10"}, {"sport", sport},   {"dst", "198.19.1.20"},
+          {"dport", 20000}, {"proto", "udp"},       {"client", "test"}, {"request_id", request_id}};
+}
+
+class TestServer {
+public:
+  struct Options {
+    ReservationStore* store = nullptr;
+    bool metrics = false;  ///< a ServerMetrics with no listener, for collect()
+    Clock clock = systemClockMs;
+  };
+
+  /** Starts the server; an Error says what did not (config, metrics, bind). */
+  Result<void> start(const char* config_text, Options options) {
+    endpoint = freeLoopbackEndpoint();
+    Result<ManagerConfig> parsed = parseManagerConfig(config_text, "test.toml");
+    if (!parsed) {
+      return parsed.error();
+    }
+    config = std::move(*parsed);
+    config.listen = endpoint;
+    topology = std::make_unique<Topology>(config);
+    engine = std::make_unique<AdmissionEngine>(config, *topology);
+    if (options.metrics) {
+      Result<std::unique_ptr<ServerMetrics>> started = ServerMetrics::start("", *engine);
+      if (!started) {
+        return started.error();
+      }
+      metrics = std::move(*started);
+    }
+    server = std::make_unique<RequestServer>(config, *engine, options.store, metrics.get(),
+                                             std::move(options.clock));
+    if (Result<void> bound = server->bind(); !bound) {
+      return bound;
+    }
+    thread_ = std::thread([this] { server->run(stop_); });
+    return {};
+  }
+
+  /** Stops serving and waits for the server's loop to end (also on destruction). */
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) {
+      thread_.join();
+    }
+  }
+  ~TestServer() { stop(); }
+
+  std::string endpoint;
+  ManagerConfig config;
+  std::unique_ptr<Topology> topology;
+  std::unique_ptr<AdmissionEngine> engine;
+  std::unique_ptr<ServerMetrics> metrics;
+  std::unique_ptr<RequestServer> server;
+
+private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace qos::manager::test_data
