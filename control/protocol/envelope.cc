@@ -191,12 +191,9 @@ std::string encodeRequest(const Request& request) {
   std::string out;
   JsonWriter w(out);
   w.beginObject();
-  w.key("v");
-  w.value(static_cast<uint64_t>(kProtocolVersion));
-  w.key("type");
-  w.value(request.type);
-  w.key("id");
-  w.value(request.id);
+  w.member("v", static_cast<uint64_t>(kProtocolVersion));
+  w.member("type", request.type);
+  w.member("id", request.id);
   w.key("body");
   w.raw(dumpJson(bodyOrEmpty(request.body)));
   w.endObject();
@@ -214,21 +211,15 @@ void encodeReply(const Reply& reply, std::string& out) {
   out.reserve(128 + reply.body_json.size());
   JsonWriter w(out);
   w.beginObject();
-  w.key("v");
-  w.value(static_cast<uint64_t>(kProtocolVersion));
-  w.key("type");
-  w.value("reply");
-  w.key("id");
-  w.value(reply.id);
-  w.key("status");
-  w.value(replyStatusName(reply.status));
+  w.member("v", static_cast<uint64_t>(kProtocolVersion));
+  w.member("type", "reply");
+  w.member("id", reply.id);
+  w.member("status", replyStatusName(reply.status));
   if (reply.status != ReplyStatus::Ok) {
     w.key("error");
     w.beginObject();
-    w.key("code");
-    w.value(reply.error.code);
-    w.key("message");
-    w.value(reply.error.message);
+    w.member("code", reply.error.code);
+    w.member("message", reply.error.message);
     w.endObject();
   }
   w.key("body");

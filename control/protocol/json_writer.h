@@ -57,6 +57,13 @@ public:
     after_key_ = true;
   }
 
+  /** A member: key(@p name), then value(@p v). */
+  template <typename T>
+  void member(std::string_view name, const T& v) {
+    key(name);
+    value(v);
+  }
+
   void value(std::string_view text) {
     separate();
     appendString(text);

@@ -292,35 +292,27 @@ void writeStoredMembers(control::JsonWriter& w, const Grant& grant) {
       w.value(formatIpAddress(a));
     }
   };
-  w.key("app");
-  w.value(grant.application);
-  w.key("profile_index");
-  w.value(static_cast<uint64_t>(grant.profile_index));
+  w.member("app", grant.application);
+  w.member("profile_index", static_cast<uint64_t>(grant.profile_index));
   w.key("profile");
   w.beginObject();
-  w.key("class");
-  w.value(grant.profile.class_name);
-  w.key("rate_bps");
-  w.value(grant.profile.rate_bps);
-  w.key("burst_bytes");
-  w.value(grant.profile.burst_bytes);
+  w.member("class", grant.profile.class_name);
+  w.member("rate_bps", grant.profile.rate_bps);
+  w.member("burst_bytes", grant.profile.burst_bytes);
   w.endObject();
   w.key("src");
   address(grant.flow.src);
-  w.key("sport");
-  w.value(uint64_t{grant.flow.src_port});
+  w.member("sport", uint64_t{grant.flow.src_port});
   w.key("dst");
   address(grant.flow.dst);
-  w.key("dport");
-  w.value(uint64_t{grant.flow.dst_port});
+  w.member("dport", uint64_t{grant.flow.dst_port});
   w.key("proto");
   if (const char* name = protocolName(grant.flow.protocol)) {
     w.value(name);
   } else {
     w.value(uint64_t{grant.flow.protocol});
   }
-  w.key("bidir");
-  w.value(grant.bidirectional);
+  w.member("bidir", grant.bidirectional);
 }
 
 /** Reads what writeStoredMembers() writes. */
@@ -393,11 +385,9 @@ std::string encodeGrant(const Grant& grant) {
     w.endArray();
   };
   w.beginObject();
-  w.key("flow_id");
-  w.value(grant.flow_id);
+  w.member("flow_id", grant.flow_id);
   writeStoredMembers(w, grant);
-  w.key("dscp");
-  w.value(uint64_t{grant.dscp});
+  w.member("dscp", uint64_t{grant.dscp});
   w.key("reverse_dscp");
   if (grant.reverse_dscp) {
     w.value(uint64_t{*grant.reverse_dscp});
@@ -410,19 +400,13 @@ std::string encodeGrant(const Grant& grant) {
   names(grant.reverse_path);
   w.key("meter");
   w.beginObject();
-  w.key("cir_bps");
-  w.value(bytesToBitsPerSec(grant.meter.cir_bytes_per_sec));
-  w.key("cbs_bytes");
-  w.value(grant.meter.cbs_bytes);
-  w.key("ebs_bytes");
-  w.value(grant.meter.ebs_bytes);
+  w.member("cir_bps", bytesToBitsPerSec(grant.meter.cir_bytes_per_sec));
+  w.member("cbs_bytes", grant.meter.cbs_bytes);
+  w.member("ebs_bytes", grant.meter.ebs_bytes);
   w.endObject();
-  w.key("expires_at_ms");
-  w.value(grant.expires_at_ms);
-  w.key("client");
-  w.value(grant.client_id);
-  w.key("request_id");
-  w.value(grant.request_id);
+  w.member("expires_at_ms", grant.expires_at_ms);
+  w.member("client", grant.client_id);
+  w.member("request_id", grant.request_id);
   w.endObject();
   return out;
 }

@@ -38,10 +38,8 @@ TEST(JsonWriterTest, NestingAndCommas) {
   w.endArray();
   w.raw(R"({"k":[1,2]})");
   w.endArray();
-  w.key("max");
-  w.value(std::numeric_limits<uint64_t>::max());
-  w.key("no");
-  w.value(false);
+  w.member("max", std::numeric_limits<uint64_t>::max());
+  w.member("no", false);
   w.endObject();
   EXPECT_EQ(out, R"({"a":1,"empty":{},"list":["x",null,true,[],{"k":[1,2]}],)"
                  R"("max":18446744073709551615,"no":false})");
