@@ -21,19 +21,18 @@ constexpr uint8_t kKeepDscp = 0xFF;
 constexpr DropReason kNoDrop = DropReason::Count;
 
 struct Decision {
-  uint8_t dscp = kKeepDscp;  ///< DSCP to write, or kKeepDscp
-  bool drop = false;
-  DropReason reason = DropReason::Count;
+  uint8_t dscp = kKeepDscp;   ///< DSCP to write, or kKeepDscp
+  DropReason drop = kNoDrop;  ///< why the packet is dropped, or kNoDrop
 };
 
 inline Decision actionFor(const PacketAction& action, uint8_t flow_dscp, DropReason drop_reason) {
   switch (action.kind) {
     case PacketAction::Kind::Pass:
-      return Decision{flow_dscp, false, DropReason::Count};
+      return Decision{flow_dscp, kNoDrop};
     case PacketAction::Kind::Remark:
-      return Decision{action.dscp, false, DropReason::Count};
+      return Decision{action.dscp, kNoDrop};
     case PacketAction::Kind::Drop:
-      return Decision{kKeepDscp, true, drop_reason};
+      return Decision{kKeepDscp, drop_reason};
   }
   return Decision{};
 }
@@ -49,7 +48,7 @@ inline Decision decideFlow(FlowEntry& e, const MeterProfile* profiles, uint64_t 
   if (color == Color::Green) [[likely]] {
     e.green_counts.pkts.add(1);
     e.green_counts.bytes.add(ip_len_bytes);
-    return Decision{e.dscp, false, DropReason::Count};
+    return Decision{e.dscp, kNoDrop};
   }
   PacketCounts& counts = e.counts(color);
   counts.pkts.add(1);
@@ -72,11 +71,11 @@ inline Decision decideByPolicy(const PolicySnapshot& policy, const ParsedPacket&
   ++n_matched[static_cast<size_t>(MatchKind::Unmatched)];
   switch (policy.unmatched) {
     case UnmatchedPolicy::Remark:
-      return Decision{policy.default_dscp, false, DropReason::Count};
+      return Decision{policy.default_dscp, kNoDrop};
     case UnmatchedPolicy::Trust:
       break;
     case UnmatchedPolicy::Drop:
-      return Decision{kKeepDscp, true, DropReason::Unmatched};
+      return Decision{kKeepDscp, DropReason::Unmatched};
   }
   return Decision{};
 }
@@ -222,7 +221,7 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
     } else {
       d = decideByPolicy(policy, p, n_matched);
     }
-    if (!d.drop && d.dscp != kKeepDscp && d.dscp != p.dscp) {
+    if (d.drop == kNoDrop && d.dscp != kKeepDscp && d.dscp != p.dscp) {
       uint8_t* ip = rte_pktmbuf_mtod_offset(pkts[i], uint8_t*, p.l3_offset);
       if (p.key.family == IpFamily::V4) {
         setDscpIpv4(ip, d.dscp);
@@ -231,7 +230,7 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
       }
       ++n_remarked;
     }
-    drop_reason[i] = d.drop ? d.reason : kNoDrop;
+    drop_reason[i] = d.drop;
   }
 
   // Stage 4: transmit what passes on the peer port; free and count the rest.
