@@ -180,7 +180,7 @@ struct RequestServer::Impl {
     } else {
       return false;
     }
-    Outgoing out{std::move(identity), Reply{}, std::nullopt, std::nullopt, std::nullopt};
+    Outgoing out{.identity = std::move(identity)};
     out.reply.id = flat.id;
     if (is_provision) {
       admit(*request, clock(), out);
@@ -194,7 +194,7 @@ struct RequestServer::Impl {
 
   // Answers one decoded request.  Changes to the store are staged, not committed.
   Outgoing handle(const control::Request& req, zmq::message_t identity) {
-    Outgoing out{std::move(identity), Reply{}, std::nullopt, std::nullopt, std::nullopt};
+    Outgoing out{.identity = std::move(identity)};
     out.reply.id = req.id;
     const uint64_t now = clock();
     if (req.type == "provision") {
@@ -309,10 +309,9 @@ struct RequestServer::Impl {
       logBadMessage("message with " + std::to_string(frames.size()) +
                     " frames (expected identity, empty delimiter, payload)");
       if (!frames.empty() && frames.size() >= 2) {
-        Outgoing out{
-            std::move(frames[0]),
-            errorReply("", "bad_envelope", "expected one payload frame after an empty delimiter"),
-            std::nullopt};
+        Outgoing out{.identity = std::move(frames[0]),
+                     .reply = errorReply("", "bad_envelope",
+                                         "expected one payload frame after an empty delimiter")};
         count("invalid", out.reply);
         batch.push_back(std::move(out));
       }
@@ -328,7 +327,7 @@ struct RequestServer::Impl {
       logBadMessage("refused message (" + std::to_string(payload.size()) +
                     " bytes): " + request.error().message);
       count("invalid", reply);
-      batch.push_back(Outgoing{std::move(frames[0]), std::move(reply), std::nullopt});
+      batch.push_back(Outgoing{.identity = std::move(frames[0]), .reply = std::move(reply)});
       return true;
     }
     Outgoing out = handle(*request, std::move(frames[0]));
