@@ -44,12 +44,6 @@ struct FlatValue {
     Bool,
     Unsigned,  ///< an integer >= 0
     String,
-    /**
-     * A negative or fractional number.  decodeFlatRequest() does not make
-     * it: it leaves such a message to the general path, which names the
-     * error.  Readers of a FlatRequest still take it as "not for this path".
-     */
-    Other,
   };
   Kind kind = Kind::Null;
   bool flag = false;

@@ -53,8 +53,6 @@ bool sameValue(const control::FlatValue& value, const json& general) {
       return general.is_number_unsigned() && general.get<uint64_t>() == value.number;
     case Kind::String:
       return general.is_string() && general.get<std::string>() == value.text;
-    case Kind::Other:
-      return general.is_number() && !general.is_number_unsigned();
   }
   return false;
 }
