@@ -29,26 +29,6 @@ namespace {
 using control::ReplyStatus;
 using nlohmann::json;
 
-constexpr const char* kConfig = R"(
-[manager]
-listen = "tcp://127.0.0.1:0"
-lease = "60s"
-[[network]]
-name = "lan-a"
-prefixes = ["198.18.1.0/24"]
-class_enabled = true
-classes = { EF = { dscp = 46, capacity = "100mbit" } }
-[[network]]
-name = "lan-b"
-prefixes = ["198.19.1.0/24"]
-class_enabled = false
-[[link]]
-between = ["lan-a", "lan-b"]
-[[application]]
-name = "voip"
-default = { class = "EF", rate = "100kbit", burst = "10kB" }
-)";
-
 json provision(int n) { return test_data::voipProvision(40000 + n, "r-" + std::to_string(n)); }
 
 /** Counter value of the series of @p family with every label in @p labels; -1 if none. */
@@ -83,7 +63,8 @@ protected:
     auto store = ReservationStore::open(dir_ + "/state.db");
     ASSERT_TRUE(store.ok()) << store.error().message;
     store_ = std::move(*store);
-    const Result<void> started = test_.start(kConfig, {.store = store_.get(), .metrics = true});
+    const Result<void> started = test_.start(test_data::voipWorld("100mbit", "100mbit"),
+                                             {.store = store_.get(), .metrics = true});
     ASSERT_TRUE(started.ok()) << started.error().message;
     endpoint_ = test_.endpoint;
     metrics_ = test_.metrics.get();

@@ -20,33 +20,12 @@ namespace {
 using control::ReplyStatus;
 using nlohmann::json;
 
-constexpr const char* kConfig = R"(
-[manager]
-listen = "tcp://127.0.0.1:0"
-lease = "60s"
-[[network]]
-name = "lan-a"
-prefixes = ["198.18.1.0/24"]
-class_enabled = true
-classes = { EF = { dscp = 46, capacity = "300kbit" }, AF41 = { dscp = 34, capacity = "1mbit" } }
-[[network]]
-name = "lan-b"
-prefixes = ["198.19.1.0/24"]
-class_enabled = false
-[[link]]
-between = ["lan-a", "lan-b"]
-[[application]]
-name = "voip"
-match = { proto = "udp", dport = "16384-32767" }
-default = { class = "EF", rate = "100kbit", burst = "10kB" }
-alternates = [ { class = "AF41", rate = "100kbit", burst = "10kB" } ]
-)";
-
 // A server on an ephemeral port, served from a thread, with a clock the test moves.
 class ServerFixture : public ::testing::Test {
 protected:
   void SetUp() override {
-    const Result<void> started = test_.start(kConfig, {.clock = [this] { return now_ms_.load(); }});
+    const Result<void> started = test_.start(test_data::voipWorld("300kbit", "1mbit"),
+                                             {.clock = [this] { return now_ms_.load(); }});
     ASSERT_TRUE(started.ok()) << started.error().message;
     endpoint_ = test_.endpoint;
     engine_ = test_.engine.get();

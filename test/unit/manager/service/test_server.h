@@ -5,6 +5,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +30,37 @@ inline std::string freeLoopbackEndpoint() {
   return probe.get(zmq::sockopt::last_endpoint);
 }
 
+/**
+ * The world these tests serve: lan-a (198.18.1.0/24) with EF (DSCP 46) and
+ * AF41 (DSCP 34) of the given capacities, linked to lan-b (198.19.1.0/24,
+ * no classes); voip (udp 16384-32767) at 100 kbit/s in EF, AF41 its
+ * alternate.
+ */
+inline std::string voipWorld(const std::string& ef_capacity, const std::string& af41_capacity) {
+  return R"(
+[manager]
+listen = "tcp://127.0.0.1:0"
+lease = "60s"
+[[network]]
+name = "lan-a"
+prefixes = ["198.18.1.0/24"]
+class_enabled = true
+classes = { EF = { dscp = 46, capacity = ")" +
+         ef_capacity + R"(" }, AF41 = { dscp = 34, capacity = ")" + af41_capacity + R"(" } }
+[[network]]
+name = "lan-b"
+prefixes = ["198.19.1.0/24"]
+class_enabled = false
+[[link]]
+between = ["lan-a", "lan-b"]
+[[application]]
+name = "voip"
+match = { proto = "udp", dport = "16384-32767" }
+default = { class = "EF", rate = "100kbit", burst = "10kB" }
+alternates = [ { class = "AF41", rate = "100kbit", burst = "10kB" } ]
+)";
+}
+
 /** A provision body for voip from 198.18.1.10:@p sport to 198.19.1.20:20000. */
 inline nlohmann::json voipProvision(int sport, const std::string& request_id) {
   return {{"app", "voip"},  {"src", "198.18.1.10"}, {"sport", sport},   {"dst", "198.19.1.20"},
@@ -44,7 +76,7 @@ public:
   };
 
   /** Starts the server; an Error says what did not (config, metrics, bind). */
-  Result<void> start(const char* config_text, Options options) {
+  Result<void> start(std::string_view config_text, Options options) {
     endpoint = freeLoopbackEndpoint();
     Result<ManagerConfig> parsed = parseManagerConfig(config_text, "test.toml");
     if (!parsed) {
