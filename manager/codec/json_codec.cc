@@ -315,6 +315,18 @@ void writeStoredMembers(control::JsonWriter& w, const Grant& grant) {
   w.member("bidir", grant.bidirectional);
 }
 
+/**
+ * Reads a flow's src, sport, dst, dport and proto members.  A request names
+ * its protocol (udp, tcp, sctp); a grant may carry any number.
+ */
+void readFlow(FieldReader& reader, bool proto_allow_number, FlowSpec& flow) {
+  reader.getAddress("src", Need::Required, flow.src);
+  reader.getNumber("sport", Need::Optional, flow.src_port);
+  reader.getAddress("dst", Need::Required, flow.dst);
+  reader.getNumber("dport", Need::Optional, flow.dst_port);
+  reader.getProtocol("proto", Need::Required, proto_allow_number, flow.protocol);
+}
+
 /** Reads what writeStoredMembers() writes. */
 void readStoredMembers(FieldReader& reader, Grant& grant) {
   reader.getString("app", Need::Optional, grant.application);
@@ -324,11 +336,7 @@ void readStoredMembers(FieldReader& reader, Grant& grant) {
   grant.profile_index = static_cast<size_t>(profile_index);
   reader.getObject("profile", Need::Required,
                    [&grant](FieldReader& nested) { readProfile(nested, grant.profile); });
-  reader.getAddress("src", Need::Required, grant.flow.src);
-  reader.getNumber("sport", Need::Optional, grant.flow.src_port);
-  reader.getAddress("dst", Need::Required, grant.flow.dst);
-  reader.getNumber("dport", Need::Optional, grant.flow.dst_port);
-  reader.getProtocol("proto", Need::Required, /*allow_number=*/true, grant.flow.protocol);
+  readFlow(reader, /*proto_allow_number=*/true, grant.flow);
   reader.getBool("bidir", Need::Optional, grant.bidirectional);
 }
 
@@ -463,11 +471,7 @@ Result<AdmissionRequest> requestFromJson(const json& body) {
   AdmissionRequest request;
   FieldReader reader(body, "", "request body");
   reader.getString("app", Need::Optional, request.application);
-  reader.getAddress("src", Need::Required, request.flow.src);
-  reader.getNumber("sport", Need::Optional, request.flow.src_port);
-  reader.getAddress("dst", Need::Required, request.flow.dst);
-  reader.getNumber("dport", Need::Optional, request.flow.dst_port);
-  reader.getProtocol("proto", Need::Required, /*allow_number=*/false, request.flow.protocol);
+  readFlow(reader, /*proto_allow_number=*/false, request.flow);
   reader.getBool("bidir", Need::Optional, request.bidirectional);
   reader.getNumber("lease", Need::Optional, request.lease_sec);
   reader.getString("client", Need::Required, request.client_id, /*allow_empty=*/false);
