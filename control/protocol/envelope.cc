@@ -195,7 +195,7 @@ std::string encodeRequest(const Request& request) {
   w.member("type", request.type);
   w.member("id", request.id);
   w.key("body");
-  w.raw(dumpJson(bodyOrEmpty(request.body)));
+  w.raw(!request.body_json.empty() ? request.body_json : dumpJson(bodyOrEmpty(request.body)));
   w.endObject();
   return out;
 }

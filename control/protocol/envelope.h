@@ -58,6 +58,12 @@ struct Request {
   std::string type;                                ///< e.g. "provision"; never empty
   std::string id;                                  ///< the client's request id; never empty
   nlohmann::json body = nlohmann::json::object();  ///< always an object
+  /**
+   * The body already encoded as a JSON object (fields.h encodeObject()); when
+   * not empty, encodeRequest() sends it instead of @ref body.  decodeRequest()
+   * never sets it.
+   */
+  std::string body_json;
 };
 
 enum class ReplyStatus { Ok, Denied, Error };

@@ -81,7 +81,6 @@ namespace {
 
 constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
 constexpr uint64_t kMsPerSec = 1000;
-constexpr uint64_t kBitsPerByte = 8;
 // The expiry heap is rebuilt when it holds more than twice the live grants
 // plus this many entries, so small tables never bother.
 constexpr size_t kHeapSlackEntries = 1024;
@@ -199,34 +198,12 @@ bool hasClientKey(const std::string& client_id, const std::string& request_id) {
   return !client_id.empty() && !request_id.empty();
 }
 
-uint64_t ceilDiv(uint64_t a, uint64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
-
 std::string protocolName(uint8_t protocol) {
   const char* name = ipProtocolName(protocol);
   return name != nullptr ? name : "protocol " + std::to_string(protocol);
 }
 
 }  // namespace
-
-const char* denyReasonName(DenyReason reason) {
-  switch (reason) {
-    case DenyReason::BadRequest:
-      return "bad_request";
-    case DenyReason::UnknownApplication:
-      return "unknown_application";
-    case DenyReason::NoSourceNetwork:
-      return "no_source_network";
-    case DenyReason::NoDestinationNetwork:
-      return "no_destination_network";
-    case DenyReason::NoPath:
-      return "no_path";
-    case DenyReason::ClassUnavailable:
-      return "class_unavailable";
-    case DenyReason::NoCapacity:
-      return "no_capacity";
-  }
-  return "unknown";
-}
 
 struct AdmissionEngine::State {
   std::vector<Slot> slots;
@@ -457,7 +434,7 @@ std::vector<std::string> pathNames(const ManagerConfig& config,
 
 MeterParams meterFor(const Profile& profile) {
   MeterParams meter;
-  meter.cir_bytes_per_sec = ceilDiv(profile.rate_bps, kBitsPerByte);
+  meter.cir_bps = profile.rate_bps;
   meter.cbs_bytes = profile.burst_bytes;
   meter.ebs_bytes = profile.burst_bytes;
   return meter;
@@ -564,16 +541,20 @@ AdmissionEngine::AdmissionEngine(const ManagerConfig& config, const Topology& to
 
 AdmissionEngine::~AdmissionEngine() = default;
 
-AdmissionResult AdmissionEngine::admit(const AdmissionRequest& request, uint64_t now_ms) {
+Admission AdmissionEngine::admit(const AdmissionRequest& request, uint64_t now_ms) {
   const std::lock_guard<std::mutex> lock(mutex_);
   State& st = *state_;
-
   if (hasClientKey(request.client_id, request.request_id)) {
     const auto it = st.by_client_key.find(makeClientKeyView(request.client_id, request.request_id));
     if (it != st.by_client_key.end()) {
-      return st.grants.at(it->second).grant;
+      return Admission{st.grants.at(it->second).grant, /*retried=*/true};
     }
   }
+  return Admission{admitNew(request, now_ms), /*retried=*/false};
+}
+
+AdmissionResult AdmissionEngine::admitNew(const AdmissionRequest& request, uint64_t now_ms) {
+  State& st = *state_;
 
   const FlowSpec& flow = request.flow;
   if ((flow.src.family != 4 && flow.src.family != 6) || flow.src.family != flow.dst.family) {
@@ -643,7 +624,7 @@ AdmissionResult AdmissionEngine::admit(const AdmissionRequest& request, uint64_t
     Grant grant;
     grant.flow_id = st.next_flow_id++;
     grant.application = app.name;
-    grant.profile_index = i;
+    grant.profile_index = static_cast<uint32_t>(i);
     grant.profile = profile;
     grant.flow = flow;
     grant.bidirectional = request.bidirectional;
@@ -874,11 +855,12 @@ std::vector<ClassUsage> AdmissionEngine::usage() const {
   out.reserve(st.slots.size());
   for (const Slot& slot : st.slots) {
     ClassUsage u;
-    u.is_sla = slot.is_sla;
     if (slot.is_sla) {
+      u.kind = UsageKind::Sla;
       u.owner = config_->slas[slot.owner].name;
       u.network = config_->slas[slot.owner].network;
     } else {
+      u.kind = UsageKind::Network;
       u.owner = config_->networks[slot.owner].name;
       u.network = u.owner;
       u.dscp = slot.dscp;
@@ -886,6 +868,10 @@ std::vector<ClassUsage> AdmissionEngine::usage() const {
     u.class_name = st.class_names[slot.class_id];
     u.capacity_bps = slot.capacity_bps;
     u.reserved_bps = slot.reserved_bps;
+    if (slot.capacity_bps) {
+      u.available_bps =
+          *slot.capacity_bps > slot.reserved_bps ? *slot.capacity_bps - slot.reserved_bps : 0;
+    }
     u.flows = slot.flows;
     out.push_back(std::move(u));
   }

@@ -38,93 +38,39 @@
 #include <vector>
 
 #include "control/common/ip_prefix.h"
+#include "control/protocol/messages.h"
 #include "manager/config/manager_config.h"
 #include "manager/topology/topology.h"
 
 namespace qos::manager {
 
-struct FlowSpec {
-  IpAddress src;
-  IpAddress dst;
-  uint16_t src_port = 0;  ///< 0: any
-  uint16_t dst_port = 0;  ///< 0: any
-  uint8_t protocol = 0;   ///< 6 tcp, 17 udp, 132 sctp
-  bool operator==(const FlowSpec&) const = default;
-};
-
-struct AdmissionRequest {
-  std::string application;  ///< empty: identify by the flow's protocol and ports
-  FlowSpec flow;
-  bool bidirectional = false;
-  uint32_t lease_sec = 0;  ///< 0: the configured default; capped at max_lease_sec
-  std::string client_id;   ///< who asks (a host or agent identity)
-  std::string request_id;  ///< the client's id for this request: retries reuse it
-};
-
-/** srTCM parameters for the appliance, derived from the granted profile. */
-struct MeterParams {
-  uint64_t cir_bytes_per_sec = 0;  ///< rate / 8, rounded up
-  uint64_t cbs_bytes = 0;          ///< the profile's burst
-  uint64_t ebs_bytes = 0;          ///< the profile's burst (excess tolerance of one burst)
-  bool operator==(const MeterParams&) const = default;
-};
-
-struct Grant {
-  uint64_t flow_id = 0;
-  std::string application;
-  size_t profile_index = 0;  ///< 0: default; i: alternates[i - 1]
-  Profile profile;           ///< the granted profile
-  FlowSpec flow;
-  bool bidirectional = false;
-  uint8_t dscp = 0;                     ///< for the sending host (forward direction)
-  std::optional<uint8_t> reverse_dscp;  ///< for the other host, when bidirectional
-  std::vector<std::string> path;        ///< network names, source first
-  std::vector<std::string> reverse_path;
-  MeterParams meter;
-  uint64_t expires_at_ms = 0;  ///< epoch milliseconds
-  std::string client_id;
-  std::string request_id;
-  bool operator==(const Grant&) const = default;
-};
-
-enum class DenyReason {
-  BadRequest,          ///< e.g. lease over the maximum, src and dst of different families
-  UnknownApplication,  ///< named application not configured, or no match for the flow
-  NoSourceNetwork,     ///< no network holds the source address
-  NoDestinationNetwork,
-  NoPath,            ///< no chain of links joins the two networks
-  ClassUnavailable,  ///< a class-enabled network on the path lacks every profile's class
-  NoCapacity,        ///< no profile fits on every network and SLA of the path
-};
-
-struct Denial {
-  DenyReason reason = DenyReason::NoCapacity;
-  std::string message;  ///< for humans: which network or SLA refused which profile
-};
+using control::AdmissionRequest;
+using control::ClassUsage;
+using control::Denial;
+using control::DenyReason;
+using control::FlowSpec;
+using control::Grant;
+using control::MeterParams;
+using control::UsageKind;
 
 using AdmissionResult = std::variant<Grant, Denial>;
 
-/** Reservation of one class on one network or SLA. */
-struct ClassUsage {
-  std::string owner;  ///< network or SLA name
-  bool is_sla = false;
-  std::string network;  ///< the network (for an SLA, the one it is over)
-  std::string class_name;
-  uint8_t dscp = 0;                      ///< networks only
-  std::optional<uint64_t> capacity_bps;  ///< none: not admission-controlled
-  uint64_t reserved_bps = 0;
-  uint64_t flows = 0;
+/** What admit() did. */
+struct Admission {
+  AdmissionResult result;
+  bool retried = false;  ///< a live grant had this (client, request id): it is returned again
 };
-
-const char* denyReasonName(DenyReason reason);
 
 class AdmissionEngine {
 public:
   /** @p config and @p topology must outlive the engine (see reconfigure()). */
   AdmissionEngine(const ManagerConfig& config, const Topology& topology);
 
-  /** Admits or denies; on grant the bandwidth is reserved at once. */
-  AdmissionResult admit(const AdmissionRequest& request, uint64_t now_ms);
+  /**
+   * Admits or denies; on grant the bandwidth is reserved at once.  A retry
+   * (see the top of this file) returns the live grant with retried set.
+   */
+  Admission admit(const AdmissionRequest& request, uint64_t now_ms);
   /** Frees a grant's bandwidth.  @return the grant, or nullopt if there was none. */
   std::optional<Grant> release(uint64_t flow_id);
   /** Extends a lease to now + lease_sec (0: default).  @return the new expiry, if the flow exists.
@@ -156,6 +102,9 @@ public:
   uint64_t nextFlowId() const;
 
 private:
+  /** admit() for a request that is not a retry; under mutex_. */
+  AdmissionResult admitNew(const AdmissionRequest& request, uint64_t now_ms);
+
   // Implementation details are the implementer's (mutex, ledgers, indexes).
   struct State;
   const ManagerConfig* config_;  ///< changed by reconfigure(), under mutex_

@@ -13,6 +13,7 @@
 #include "control/common/ip_prefix.h"
 #include "control/common/port_range.h"
 #include "control/common/result.h"
+#include "control/protocol/messages.h"
 
 namespace qos::manager {
 
@@ -42,13 +43,8 @@ struct SlaConfig {
       class_rate_bps;  ///< classes it does not list are not limited by it
 };
 
-/** A traffic characterization: what a flow of an application needs. */
-struct Profile {
-  std::string class_name;
-  uint64_t rate_bps = 0;
-  uint64_t burst_bytes = 0;
-  bool operator==(const Profile&) const = default;
-};
+/** A traffic characterization: what a flow of an application needs (class, rate, burst). */
+using control::Profile;
 
 using qos::PortRange;
 

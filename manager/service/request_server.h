@@ -1,38 +1,52 @@
-// RequestServer: qosmgr's ZeroMQ front end.  One ROUTER socket, served by one
-// thread, with the store's commits on a second (batch_committer.h).
+// RequestServer: qosmgr's request loop.  One thread serves the ROUTER socket
+// (router_endpoint.h); the store's commits run on a second
+// (commit_pipeline.h).
 //
-// The loop drains waiting messages (up to kMaxBatch per batch) and answers
-// each against the admission engine; the batch's changes go to the
-// reservation store in one transaction (group commit: one fsync for the whole
-// batch), and its replies go out only once that transaction is durable, so a
-// client is never told of a grant that a crash could lose.  While one batch
-// is being committed, the next is received and admitted (its replies held),
-// so the fsync does not stall admission.  If a commit fails, what its batch
-// admitted is taken back and those clients get an "internal" error, as does
-// any later reply that named such a flow.  Lapsed leases are released between
-// turns and written with the next batch.
+//   receive ─► decode (fast flat path, else the tree) ─► registry: role check,
+//   body, handler (flow_handlers.h) ─► batch of replies and flow events
+//   ─► group commit ─► deliver: publish events (the outbox), send replies
 //
-// A malformed, oversized or unknown message gets an error reply and a log
-// line; nothing a client sends can crash or block the loop.
+// Each turn drains waiting messages (up to CommitPipeline::kMaxBatch) and
+// answers them against the admission engine; their changes go to the store
+// in one transaction, and their replies go out only once it is durable.
+// Lapsed leases are released between turns and written with the next batch.
+//
+// The outbox: every flow event (granted, released, expired) is published,
+// once durable, to each subscriber, in order; the appliance sync is fed from
+// there.
+//
+// A malformed, oversized, unknown or unauthorized message gets an error
+// reply and a (rate-limited) log line; nothing a client sends can crash or
+// block the loop.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
+#include <vector>
 
 #include "control/common/result.h"
 #include "manager/admission/admission.h"
+#include "manager/service/batch.h"
 #include "manager/store/reservation_store.h"
+
+namespace zmq {
+class context_t;
+class socket_t;
+}  // namespace zmq
 
 namespace qos::manager {
 
 class ServerMetrics;
+class PeerResolver;
 
 /** Milliseconds since the Unix epoch; a parameter so tests can move time. */
 using Clock = std::function<uint64_t()>;
 uint64_t systemClockMs();
+
+/** Told of every durable flow event, in order, on the request loop's thread. */
+using FlowEventSubscriber = std::function<void(const std::vector<FlowEvent>& events)>;
 
 class RequestServer {
 public:
@@ -54,8 +68,18 @@ public:
    */
   void setConfig(const ManagerConfig& config);
 
-  /** Binds the ROUTER socket to config.listen. */
-  Result<void> bind();
+  /** Adds a subscriber to the outbox.  Before run(). */
+  void subscribe(FlowEventSubscriber subscriber);
+
+  /**
+   * Binds the ROUTER socket to config.listen.  @p configure, if given, sets
+   * the socket's security options first; @p peers then names the sender of
+   * every message (null: every sender is an Admin without a name).
+   */
+  Result<void> bind(const std::function<void(zmq::socket_t&)>& configure = {},
+                    const PeerResolver* peers = nullptr);
+  /** The ZeroMQ context of the socket (a ZAP handler must share it). */
+  zmq::context_t& context();
   /** Serves until @p stop is true (checked at least every 100 ms). */
   void run(const std::atomic<bool>& stop);
 

@@ -37,8 +37,8 @@ public:
                        MetricType::Gauge,
                        {}};
     for (const ClassUsage& u : engine_.usage()) {
-      const std::vector<ClientMetric::Label> labels = {{u.is_sla ? "sla" : "network", u.owner},
-                                                       {"class", u.class_name}};
+      const std::vector<ClientMetric::Label> labels = {
+          {u.kind == UsageKind::Sla ? "sla" : "network", u.owner}, {"class", u.class_name}};
       ClientMetric r;
       r.label = labels;
       r.gauge.value = static_cast<double>(u.reserved_bps);
@@ -65,6 +65,16 @@ private:
   const AdmissionEngine& engine_;
 };
 
+/** Rows of the requests counter: every message type, "invalid", then "unknown". */
+constexpr size_t kRequestRows = control::kMessageTypes.size() + 2;
+
+std::string_view requestRowName(size_t row) {
+  if (row < control::kMessageTypes.size()) {
+    return control::kMessageTypes[row].name;
+  }
+  return row == control::kMessageTypes.size() ? "invalid" : "unknown";
+}
+
 }  // namespace
 
 struct ServerMetrics::Impl {
@@ -74,8 +84,8 @@ struct ServerMetrics::Impl {
   static constexpr size_t kStatuses = 3;  // ok, denied, error
   static constexpr size_t kDenyReasons = static_cast<size_t>(DenyReason::NoCapacity) + 1;
   prometheus::Family<prometheus::Counter>* admissions = nullptr;
-  /** By kRequestTypes index (the last row: "unknown") and status. */
-  std::array<std::array<prometheus::Counter*, kStatuses>, kRequestTypes.size() + 1> requests{};
+  /** By request row (requestRow()) and status. */
+  std::array<std::array<prometheus::Counter*, kStatuses>, kRequestRows> requests{};
   std::vector<prometheus::Counter*> admissions_by_profile;  ///< made at first use
   std::array<prometheus::Counter*, kDenyReasons> denials{};
   prometheus::Counter* releases = nullptr;
@@ -95,8 +105,8 @@ Result<std::unique_ptr<ServerMetrics>> ServerMetrics::start(const std::string& l
                        .Name("qosmgr_requests_total")
                        .Help("Control messages answered, by type and status")
                        .Register(r);
-  for (size_t t = 0; t <= kRequestTypes.size(); ++t) {
-    const std::string type(t < kRequestTypes.size() ? kRequestTypes[t] : "unknown");
+  for (size_t t = 0; t < kRequestRows; ++t) {
+    const std::string type(requestRowName(t));
     for (size_t st = 0; st < Impl::kStatuses; ++st) {
       impl->requests[t][st] = &requests.Add(
           {{"type", type},
@@ -113,7 +123,7 @@ Result<std::unique_ptr<ServerMetrics>> ServerMetrics::start(const std::string& l
                       .Register(r);
   for (size_t reason = 0; reason < Impl::kDenyReasons; ++reason) {
     impl->denials[reason] =
-        &denials.Add({{"reason", denyReasonName(static_cast<DenyReason>(reason))}});
+        &denials.Add({{"reason", std::string(denyReasonName(static_cast<DenyReason>(reason)))}});
   }
   impl->releases = &prometheus::BuildCounter()
                         .Name("qosmgr_releases_total")
@@ -151,11 +161,11 @@ Result<std::unique_ptr<ServerMetrics>> ServerMetrics::start(const std::string& l
 }
 
 void ServerMetrics::countRequest(std::string_view type, control::ReplyStatus status) {
-  size_t t = 0;
-  while (t < kRequestTypes.size() && kRequestTypes[t] != type) {
-    ++t;
+  size_t row = 0;
+  while (row < kRequestRows - 1 && requestRowName(row) != type) {
+    ++row;
   }
-  impl_->requests[t][static_cast<size_t>(status)]->Increment();
+  impl_->requests[row][static_cast<size_t>(status)]->Increment();
 }
 
 void ServerMetrics::countAdmission(size_t profile_index) {

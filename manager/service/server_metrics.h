@@ -18,6 +18,7 @@
 
 #include "control/common/result.h"
 #include "control/protocol/envelope.h"
+#include "control/protocol/message_types.h"
 #include "manager/admission/admission.h"
 
 namespace qos::manager {
@@ -33,14 +34,10 @@ public:
   ~ServerMetrics();
 
   /**
-   * Message types counted under their own name; any other is counted as
-   * "unknown" (a client must not be able to create series at will).
-   * "invalid" stands for messages that could not be decoded.
+   * Counts an answered message.  @p type is a name of control::kMessageTypes
+   * or "invalid" (a message that could not be decoded); any other is counted
+   * as "unknown", so a client cannot create series at will.
    */
-  static constexpr std::array<std::string_view, 9> kRequestTypes = {
-      "provision",  "release", "refresh", "flows",  "networks",
-      "appliances", "stats",   "ping",    "invalid"};
-
   void countRequest(std::string_view type, control::ReplyStatus status);
   void countAdmission(size_t profile_index);
   void countDenial(DenyReason reason);

@@ -13,12 +13,30 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
-#include "manager/codec/json_codec.h"
+#include "control/protocol/fields.h"
 
 namespace qos::manager {
 namespace {
 
 constexpr const char* kMemoryPath = ":memory:";
+
+/**
+ * What a schema version 1 or 2 row kept as JSON and restoring still needs
+ * (version 1 kept the whole grant: the rest is ignored).  The flow id,
+ * expiry, client and request id were columns of their own.
+ */
+struct JsonRow {
+  Grant grant;
+
+  template <typename Self, typename Fields>
+  static void fields(Self& self, Fields& f) {
+    f.field("app", self.grant.application);
+    f.field("profile_index", self.grant.profile_index);
+    f.object("profile", self.grant.profile);
+    control::FlowSpec::members(self.grant.flow, f, control::ProtocolForm::AnyNumber);
+    f.field("bidir", self.grant.bidirectional);
+  }
+};
 
 constexpr const char* kCreateSchemaSql =
     "CREATE TABLE schema_version (version INTEGER NOT NULL);"
@@ -223,7 +241,7 @@ Result<Grant> readGrantRow(sqlite3_stmt* statement) {
         "stored row has a value out of range (profile_index, an address of other than 4 or 16 "
         "bytes, a port, proto or bidir)");
   }
-  grant.profile_index = static_cast<size_t>(*profile_index);
+  grant.profile_index = static_cast<uint32_t>(*profile_index);
   grant.flow.src = *src;
   grant.flow.src_port = static_cast<uint16_t>(*sport);
   grant.flow.dst = *dst;
@@ -446,13 +464,17 @@ Result<void> ReservationStore::upgradeJsonRows(int64_t from_version) {
       if (doc.is_discarded()) {
         return makeError(row_name + "stored grant is not valid JSON");
       }
-      Result<Grant> grant =
-          storedGrantFromJson(doc, flow_id, fromSql(sqlite3_column_int64(statement, 1)),
-                              columnText(statement, 2), columnText(statement, 3));
-      if (!grant) {
-        return makeError(row_name + "stored grant is unreadable: " + grant.error().message);
+      Result<JsonRow> row =
+          control::decodeObject<JsonRow>(doc, control::Unknown::Ignore, "stored grant");
+      if (!row) {
+        return makeError(row_name + "stored grant is unreadable: " + row.error().message);
       }
-      grants.push_back(std::move(*grant));
+      Grant& grant = row->grant;
+      grant.flow_id = flow_id;
+      grant.expires_at_ms = fromSql(sqlite3_column_int64(statement, 1));
+      grant.client_id = columnText(statement, 2);
+      grant.request_id = columnText(statement, 3);
+      grants.push_back(std::move(grant));
     }
     if (rc != SQLITE_DONE) {
       return sqliteError(what + "reading grants");

@@ -70,7 +70,7 @@ public:
     }
     h->app_ = std::move(*app);
     auto started = h->app_->start();
-    EXPECT_TRUE(started.ok());
+    EXPECT_TRUE(started.ok()) << started.error().message;
     return h;
   }
 

@@ -23,26 +23,14 @@
 #include <nlohmann/json.hpp>
 
 #include "control/protocol/envelope.h"
+#include "control/protocol/fields.h"
 #include "control/protocol/flat_request.h"
+#include "control/protocol/messages.h"
+#include "tools/loadgen/bench_requests.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Same shape and values as qosmgr-load's provisionBody().
-nlohmann::json provisionBody(uint64_t i) {
-  const std::string src =
-      "198.18." + std::to_string(1 + (i >> 24) % 200) + "." + std::to_string(1 + (i >> 16) % 250);
-  return {{"app", "bulk"},
-          {"src", src},
-          {"sport", 1024 + (i & 0xFFFF) % 60000},
-          {"dst", "198.19.1." + std::to_string(1 + (i >> 8) % 250)},
-          {"dport", 5004},
-          {"proto", "udp"},
-          {"lease", 3600},
-          {"client", "loadgen"},
-          {"request_id", "load-" + std::to_string(i)}};
-}
 
 struct Options {
   size_t n_messages = 1024;
@@ -118,8 +106,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> messages;
   size_t total_bytes = 0;
   for (size_t i = 0; i < options.n_messages; ++i) {
-    messages.push_back(
-        qos::control::encodeRequest({"provision", std::to_string(i), provisionBody(i)}));
+    messages.push_back(qos::control::encodeRequest(
+        {.type = "provision",
+         .id = std::to_string(i),
+         .body_json = qos::control::encodeObject(qos::bench::benchProvision(i, "bulk", 3600))}));
     total_bytes += messages.back().size();
   }
   std::printf("flat_request_bench: %zu provision messages of %zu bytes on average, %d x %.2f s\n",
@@ -131,6 +121,17 @@ int main(int argc, char** argv) {
       report("decodeFlatRequest (fast path)", messages, options,
              [&flat](const std::string& m) { return qos::control::decodeFlatRequest(m, flat); }) &&
       report("decodeRequest (general path)", messages, options,
-             [](const std::string& m) { return qos::control::decodeRequest(m).ok(); });
+             [](const std::string& m) { return qos::control::decodeRequest(m).ok(); }) &&
+      report("fast path + provision body", messages, options,
+             [&flat](const std::string& m) {
+               return qos::control::decodeFlatRequest(m, flat) &&
+                      qos::control::decodeFlat<qos::control::AdmissionRequest>(flat).has_value();
+             }) &&
+      report("general path + provision body", messages, options, [](const std::string& m) {
+        qos::Result<qos::control::Request> request = qos::control::decodeRequest(m);
+        return request.ok() && qos::control::decodeObject<qos::control::AdmissionRequest>(
+                                   request->body, qos::control::Unknown::Reject, "body")
+                                   .ok();
+      });
   return ok ? 0 : 1;
 }

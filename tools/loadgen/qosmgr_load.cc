@@ -30,6 +30,9 @@
 
 #include "control/common/daemon.h"
 #include "control/protocol/envelope.h"
+#include "control/protocol/fields.h"
+#include "control/protocol/messages.h"
+#include "tools/loadgen/bench_requests.h"
 
 namespace po = boost::program_options;
 using Clock = std::chrono::steady_clock;
@@ -125,21 +128,6 @@ struct PhaseResult {
   std::vector<uint64_t> flow_ids;
 };
 
-// The i-th flow: unique 5-tuple inside lan-a -> lan-b of the bench config.
-nlohmann::json provisionBody(uint64_t i, const std::string& app, uint32_t lease_sec) {
-  const std::string src =
-      "198.18." + std::to_string(1 + (i >> 24) % 200) + "." + std::to_string(1 + (i >> 16) % 250);
-  return {{"app", app},
-          {"src", src},
-          {"sport", 1024 + (i & 0xFFFF) % 60000},
-          {"dst", "198.19.1." + std::to_string(1 + (i >> 8) % 250)},
-          {"dport", 5004},
-          {"proto", "udp"},
-          {"lease", lease_sec},
-          {"client", "loadgen"},
-          {"request_id", "load-" + std::to_string(i)}};
-}
-
 class Pipeline {
 public:
   Pipeline(zmq::context_t& ctx, const std::string& endpoint, int connections, int window,
@@ -168,7 +156,10 @@ public:
     std::vector<std::string> payloads;
     payloads.reserve(n);
     for (size_t i = 0; i < n; ++i) {
-      payloads.push_back(qos::control::encodeRequest({type, std::to_string(i), make(i)}));
+      payloads.push_back(
+          qos::control::encodeRequest({.type = type,
+                                       .id = std::to_string(i),
+                                       .body_json = qos::control::encodeObject(make(i))}));
     }
     std::vector<Clock::time_point> sent_at(n);
     std::vector<bool> answered(n, false);
@@ -320,16 +311,16 @@ int runMain(int argc, char** argv) {
   std::printf("qosmgr-load: %s, %d connections x %d in flight, app %s\n", endpoint.c_str(),
               vm["connections"].as<int>(), vm["window"].as<int>(), app.c_str());
 
-  PhaseResult pre =
-      pipe.run(preload, "provision", [&](size_t i) { return provisionBody(i, app, 3600); });
+  PhaseResult pre = pipe.run(preload, "provision",
+                             [&](size_t i) { return qos::bench::benchProvision(i, app, 3600); });
   report("preload", pre, preload);
-  PhaseResult adm = pipe.run(requests, "provision",
-                             [&](size_t i) { return provisionBody(preload + i, app, 3600); });
+  PhaseResult adm = pipe.run(requests, "provision", [&](size_t i) {
+    return qos::bench::benchProvision(preload + i, app, 3600);
+  });
   report("admit", adm, requests);
   const std::vector<uint64_t> ids = adm.flow_ids;
-  PhaseResult rel = pipe.run(ids.size(), "release", [&](size_t i) {
-    return nlohmann::json{{"flow_id", ids[i]}};
-  });
+  PhaseResult rel =
+      pipe.run(ids.size(), "release", [&](size_t i) { return qos::control::FlowRef{ids[i]}; });
   report("release", rel, ids.size());
   const bool clean = pre.errors + adm.errors + rel.errors == 0 && pre.denied + adm.denied == 0;
   if (!clean) {

@@ -88,7 +88,7 @@ TEST_F(AdmissionConcurrencyTest, AdmitsExactlyWhatFitsWhenNothingIsReleased) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kRequestsPerThread; ++i) {
-        const AdmissionResult result = engine_.admit(requestFor(t, i), kNowMs);
+        const AdmissionResult result = engine_.admit(requestFor(t, i), kNowMs).result;
         if (const auto* g = std::get_if<Grant>(&result)) {
           granted[t].push_back(g->flow_id);
         } else if (std::get<Denial>(result).reason != DenyReason::NoCapacity) {
@@ -155,7 +155,7 @@ TEST_F(AdmissionConcurrencyTest, NeverOverAdmitsWhileFlowsComeAndGo) {
             violations.fetch_add(1);
           }
         } else {
-          AdmissionResult result = engine_.admit(requestFor(t, i, dice == 4), kNowMs);
+          AdmissionResult result = engine_.admit(requestFor(t, i, dice == 4), kNowMs).result;
           if (auto* g = std::get_if<Grant>(&result)) {
             n_granted.fetch_add(1);
             mine.push_back(std::move(*g));
@@ -211,7 +211,7 @@ TEST_F(AdmissionConcurrencyTest, ConcurrentRetriesOfOneRequestReserveOnce) {
           AdmissionRequest r = requestFor(t, key);
           r.client_id = "agent-1";
           r.request_id = "req-" + std::to_string(key);
-          const AdmissionResult result = engine_.admit(r, kNowMs);
+          const AdmissionResult result = engine_.admit(r, kNowMs).result;
           ASSERT_TRUE(std::holds_alternative<Grant>(result));
           const uint64_t id = std::get<Grant>(result).flow_id;
           if (seen[t][key] == 0) {

@@ -115,7 +115,7 @@ protected:
 
   /** Admits and expects a grant; returns it (a default Grant on failure). */
   Grant grant(const AdmissionRequest& r, uint64_t now_ms = kNowMs) {
-    AdmissionResult result = engine().admit(r, now_ms);
+    AdmissionResult result = engine().admit(r, now_ms).result;
     if (const auto* denial = std::get_if<Denial>(&result)) {
       ADD_FAILURE() << "denied (" << denyReasonName(denial->reason) << "): " << denial->message;
       return Grant{};
@@ -125,7 +125,7 @@ protected:
 
   /** Admits and expects a denial; returns it. */
   Denial denial(const AdmissionRequest& r, uint64_t now_ms = kNowMs) {
-    AdmissionResult result = engine().admit(r, now_ms);
+    AdmissionResult result = engine().admit(r, now_ms).result;
     if (const auto* g = std::get_if<Grant>(&result)) {
       ADD_FAILURE() << "granted flow " << g->flow_id << " profile " << g->profile_index;
       return Denial{};
@@ -173,7 +173,7 @@ TEST_F(AdmissionTest, DefaultProfileGrantedWithDscpMeterPathAndLease) {
   EXPECT_FALSE(g.reverse_dscp.has_value());
   EXPECT_EQ(g.path, (std::vector<std::string>{"lan-a", "wan", "lan-b"}));
   EXPECT_TRUE(g.reverse_path.empty());
-  EXPECT_EQ(g.meter, (MeterParams{12500, 10000, 10000}));
+  EXPECT_EQ(g.meter, (MeterParams{100000, 10000, 10000}));
   EXPECT_EQ(g.expires_at_ms, kNowMs + uint64_t{60} * 1000);
   EXPECT_EQ(g.flow.dst_port, 20000);
 
@@ -199,13 +199,13 @@ TEST_F(AdmissionTest, UsageListsClassEnabledNetworksThenSlasInOrder) {
             (std::vector<std::string>{"lan-a/AF41", "lan-a/BE", "lan-a/EF", "wan/AF41", "wan/BE",
                                       "wan/EF", "carrier-x/AF41", "carrier-x/EF"}));
   ASSERT_EQ(usage.size(), 8u);
-  EXPECT_FALSE(usage[2].is_sla);
+  EXPECT_EQ(usage[2].kind, UsageKind::Network);
   EXPECT_EQ(usage[2].network, "lan-a");
   EXPECT_EQ(usage[2].dscp, 46);
   EXPECT_EQ(usage[2].capacity_bps, 2 * kMbit);
   EXPECT_FALSE(usage[1].capacity_bps.has_value());
   EXPECT_EQ(usage[5].dscp, 40);
-  EXPECT_TRUE(usage[7].is_sla);
+  EXPECT_EQ(usage[7].kind, UsageKind::Sla);
   EXPECT_EQ(usage[7].network, "wan");
   EXPECT_EQ(usage[7].capacity_bps, 1 * kMbit);
 }
@@ -235,7 +235,7 @@ TEST_F(AdmissionTest, VideoFallsToSecondThenThirdAlternateThenIsDenied) {
   Grant g = grant(request("video", kA1, kB1));                     // 4 more would be 12
   EXPECT_EQ(g.profile_index, 1u);
   EXPECT_EQ(g.profile.rate_bps, 1500 * kKbit);
-  EXPECT_EQ(g.meter, (MeterParams{187500, 32000, 32000}));
+  EXPECT_EQ(g.meter, (MeterParams{1500000, 32000, 32000}));
   g = grant(request("video", kA1, kB1));  // 9.5mbit: 1.5 more would be 11, 0.5 makes 10
   EXPECT_EQ(g.profile_index, 2u);
   EXPECT_EQ(g.profile.rate_bps, 500 * kKbit);
@@ -564,9 +564,12 @@ TEST_F(AdmissionTest, IdempotentRetryReturnsTheSameGrantAndReservesOnce) {
   AdmissionRequest r = request("voip", kA1, kB1);
   r.client_id = "host-a";
   r.request_id = "req-1";
-  const Grant first = grant(r, 1000);
-  const Grant again = grant(r, 2000);
-  EXPECT_EQ(again, first);
+  const Admission first_admission = engine().admit(r, 1000);
+  EXPECT_FALSE(first_admission.retried);
+  const Grant first = std::get<Grant>(first_admission.result);
+  const Admission again = engine().admit(r, 2000);
+  EXPECT_TRUE(again.retried);
+  EXPECT_EQ(std::get<Grant>(again.result), first);
   EXPECT_EQ(reserved("carrier-x", "EF"), 100 * kKbit);
   EXPECT_EQ(engine().flowCount(), 1u);
 
@@ -689,7 +692,7 @@ TEST_F(AdmissionTest, RestoreReservesTheStoredProfileOverTheCurrentPath) {
   EXPECT_EQ(g->profile, stored.profile);
   EXPECT_EQ(g->path, (std::vector<std::string>{"lan-a", "wan", "lan-b"}));
   EXPECT_EQ(g->dscp, 34);
-  EXPECT_EQ(g->meter, (MeterParams{37500, 10000, 10000}));
+  EXPECT_EQ(g->meter, (MeterParams{300000, 10000, 10000}));
   EXPECT_EQ(g->expires_at_ms, 5000u);
   EXPECT_EQ(reserved("carrier-x", "AF41"), 300 * kKbit);
   EXPECT_EQ(engine().nextFlowId(), 42u);
@@ -758,22 +761,22 @@ TEST_F(AdmissionTest, NoPathBetweenUnlinkedNetworks) {
   expectNothingReserved();
 }
 
-TEST_F(AdmissionTest, MeterRoundsTheRateUpToWholeBytes) {
+TEST_F(AdmissionTest, MeterIsTheGrantedProfile) {
   ManagerConfig config = exampleConfig();
   config.applications[1].default_profile = {"AF41", 100001, 1500};
   reset(std::move(config));
   const Grant g = grant(request("video", kA1, kA2));
-  EXPECT_EQ(g.meter, (MeterParams{12501, 1500, 1500}));
+  EXPECT_EQ(g.meter, (MeterParams{100001, 1500, 1500}));
 }
 
 TEST(DenyReasonNameTest, NamesEveryReason) {
-  EXPECT_STREQ(denyReasonName(DenyReason::BadRequest), "bad_request");
-  EXPECT_STREQ(denyReasonName(DenyReason::UnknownApplication), "unknown_application");
-  EXPECT_STREQ(denyReasonName(DenyReason::NoSourceNetwork), "no_source_network");
-  EXPECT_STREQ(denyReasonName(DenyReason::NoDestinationNetwork), "no_destination_network");
-  EXPECT_STREQ(denyReasonName(DenyReason::NoPath), "no_path");
-  EXPECT_STREQ(denyReasonName(DenyReason::ClassUnavailable), "class_unavailable");
-  EXPECT_STREQ(denyReasonName(DenyReason::NoCapacity), "no_capacity");
+  EXPECT_EQ(denyReasonName(DenyReason::BadRequest), "bad_request");
+  EXPECT_EQ(denyReasonName(DenyReason::UnknownApplication), "unknown_application");
+  EXPECT_EQ(denyReasonName(DenyReason::NoSourceNetwork), "no_source_network");
+  EXPECT_EQ(denyReasonName(DenyReason::NoDestinationNetwork), "no_destination_network");
+  EXPECT_EQ(denyReasonName(DenyReason::NoPath), "no_path");
+  EXPECT_EQ(denyReasonName(DenyReason::ClassUnavailable), "class_unavailable");
+  EXPECT_EQ(denyReasonName(DenyReason::NoCapacity), "no_capacity");
 }
 
 // A reload: the new config and topology outlive the engine, as ConfigReload keeps them.

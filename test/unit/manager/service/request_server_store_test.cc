@@ -165,7 +165,7 @@ TEST_F(ServerStoreTest, FailedCommitTakesBackTheGrantAndItsRetry) {
     ASSERT_TRUE(reply.ok()) << reply.error().message;
     EXPECT_EQ(reply->id, id);
     EXPECT_EQ(reply->status, ReplyStatus::Error) << reply->id << ": " << payload.to_string();
-    EXPECT_EQ(reply->error.code, "internal") << reply->id;
+    EXPECT_EQ(reply->error.code, "unavailable") << reply->id << ": a retry may succeed";
     EXPECT_EQ(test_.engine->flowCount(), 0u) << "the grant was taken back";
     if (blocker != nullptr) {
       // The store works again from here on.

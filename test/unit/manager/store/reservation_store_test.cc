@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "control/common/ip_prefix.h"
-#include "manager/codec/json_codec.h"
+#include "control/protocol/fields.h"
 
 namespace qos::manager {
 namespace {
@@ -181,11 +181,11 @@ TEST_F(ReservationStoreTest, UpgradesSchemaVersions1And2) {
   for (const int version : {1, 2}) {
     SCOPED_TRACE("version " + std::to_string(version));
     std::filesystem::remove(path_);
-    writeJsonSchemaFile(path_, version,
-                        version == 1 ? "INSERT INTO grants VALUES (4, " +
-                                           std::to_string(full.expires_at_ms) +
-                                           ", 'host-a', 'r-4', '" + encodeGrant(full) + "');"
-                                     : version2Row(4) + version2Row(5));
+    writeJsonSchemaFile(
+        path_, version,
+        version == 1 ? "INSERT INTO grants VALUES (4, " + std::to_string(full.expires_at_ms) +
+                           ", 'host-a', 'r-4', '" + control::encodeObject(full) + "');"
+                     : version2Row(4) + version2Row(5));
     {
       auto store = openOrDie();
       ASSERT_NE(store, nullptr);

@@ -1,0 +1,99 @@
+// RouterEndpoint: qosmgr's one ZeroMQ ROUTER socket, and the framing of the
+// messages on it.
+//
+//   peer DEALER  --[empty][request]-->  ROUTER sees [routing id][empty][request]
+//   peer DEALER  <--[empty][reply]----  ROUTER sends [routing id][empty][reply]
+//
+// Each message comes with its Peer: the name and role the authentication
+// gave it (see curve_server.h) and the address it came from.  A message
+// whose framing is wrong is reported as such, with the routing id when one
+// can be answered.
+//
+// Socket options: linger 0, no message larger than kHardMaxFrameBytes (libzmq
+// drops the connection of a peer that sends one), deep queues (a burst of
+// requests waits in ZeroMQ, not in a dropped connection).
+//
+// Thread safety: none; one thread (the request loop) owns it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <zmq.hpp>
+
+#include "control/common/result.h"
+#include "manager/service/batch.h"
+
+namespace qos::manager {
+
+/** One message off the ROUTER socket. */
+struct Incoming {
+  enum class Framing : uint8_t {
+    Ok,         ///< [routing id][empty][payload]
+    Malformed,  ///< something else, from a peer that can be answered
+    Dropped,    ///< something else, from a peer that cannot
+  };
+  Framing framing = Framing::Ok;
+  size_t n_frames = 0;
+  zmq::message_t identity;
+  zmq::message_t payload;
+  Peer peer;
+
+  std::string_view payloadView() const {
+    return {static_cast<const char*>(payload.data()), payload.size()};
+  }
+};
+
+/** How peers are authenticated; see curve_server.h.  Returns the Peer of a message. */
+class PeerResolver {
+public:
+  virtual ~PeerResolver() = default;
+  /**
+   * The peer that sent @p payload (whose metadata carries ZAP's User-Id
+   * when CURVE is on), or nullopt if it is not one we know: the message is
+   * then refused.
+   */
+  virtual std::optional<Peer> resolve(zmq::message_t& payload) const = 0;
+};
+
+class RouterEndpoint {
+public:
+  /** Frames larger than this make libzmq drop the peer's connection. */
+  static constexpr int64_t kHardMaxFrameBytes = 1 << 20;
+
+  /** @p context must outlive the endpoint. */
+  explicit RouterEndpoint(zmq::context_t& context);
+
+  /**
+   * Applies @p configure (security options) to the socket, then binds it to
+   * @p endpoint.
+   */
+  template <typename Configure>
+  Result<void> bind(const std::string& endpoint, Configure configure) {
+    try {
+      setOptions();
+      configure(socket_);
+      socket_.bind(endpoint);
+    } catch (const zmq::error_t& e) {
+      return makeError(ErrorCode::Unavailable, "cannot listen on " + endpoint + ": " + e.what());
+    }
+    return {};
+  }
+
+  /** Receives one message if one is waiting; nullopt when none is. */
+  std::optional<Incoming> receive();
+
+  /** Sends [identity][empty][payload]; a peer that went away makes ROUTER drop it. */
+  Result<void> send(const zmq::message_t& identity, std::string_view payload);
+
+  zmq::socket_t& socket() { return socket_; }
+
+private:
+  void setOptions();
+
+  zmq::socket_t socket_;
+};
+
+}  // namespace qos::manager
