@@ -83,7 +83,12 @@ void reloadConfig(Appliance& app) {
     qos::log::error("reload refused, keeping the running config: " + next.error().message);
     return;
   }
-  const auto s = app.reload(*next);
+  const auto reloaded = app.reload(*next);
+  if (!reloaded) {
+    qos::log::error("reload refused, keeping the running config: " + reloaded.error().message);
+    return;
+  }
+  const qos::appliance::ReloadSummary& s = *reloaded;
   qos::log::info("reloaded " + app.config().source_path + ": flows +" +
                  std::to_string(s.flows_added) + " -" + std::to_string(s.flows_removed) + " ~" +
                  std::to_string(s.flows_changed) +

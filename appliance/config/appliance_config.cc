@@ -4,6 +4,7 @@
 #include <set>
 #include <tuple>
 
+#include "appliance/config/flow_rule_check.h"
 #include "control/common/ip_protocol.h"
 #include "control/config/toml_support.h"
 
@@ -102,28 +103,14 @@ std::optional<MeterConfig> readMeter(Section& m) {
   if (m.reader().failed()) {
     return std::nullopt;
   }
+  // What the values mean together is checkFlowRule()'s to say, for every rule.
   meter.cir_bytes_per_sec = (*cir + 7) / 8;
   meter.cbs_bytes = *cbs;
-  if (meter.cir_bytes_per_sec == 0) {
-    m.failAt("cir", "must be > 0");
-  }
   if (meter.mode == MeterMode::Srtcm) {
     meter.ebs_bytes = *ebs;
-    if (meter.cbs_bytes == 0 && meter.ebs_bytes == 0) {
-      m.failAt("cbs", "cbs and ebs cannot both be 0");
-    }
   } else {
     meter.pir_bytes_per_sec = (*pir + 7) / 8;
     meter.pbs_bytes = *pbs;
-    if (meter.pir_bytes_per_sec < meter.cir_bytes_per_sec) {
-      m.failAt("pir", "must be >= cir (RFC 2698)");
-    }
-    if (meter.cbs_bytes == 0) {
-      m.failAt("cbs", "must be > 0");
-    }
-    if (meter.pbs_bytes == 0) {
-      m.failAt("pbs", "must be > 0");
-    }
   }
   meter.yellow = *yellow;
   meter.red = *red;
@@ -139,16 +126,13 @@ void readFlow(Section& f, ApplianceConfig& cfg) {
   const auto sport = f.getInt("sport", 0, 65535);
   const auto dport = f.getInt("dport", 0, 65535);
   const auto dscp = f.getInt("dscp", 0, kMaxDscp, Need::Required);
+  std::optional<Section> meter_table = f.getTable("meter");
   std::optional<MeterConfig> meter;
-  if (auto m = f.getTable("meter")) {
-    meter = readMeter(*m);
+  if (meter_table) {
+    meter = readMeter(*meter_table);
   }
   f.rejectUnknownKeys();
   if (f.reader().failed()) {
-    return;
-  }
-  if (src->family != dst->family) {
-    f.failAt("dst", "src and dst must both be IPv4 or both IPv6");
     return;
   }
   rule.src = *src;
@@ -156,13 +140,17 @@ void readFlow(Section& f, ApplianceConfig& cfg) {
   rule.protocol = *proto;
   rule.src_port = static_cast<uint16_t>(sport.value_or(0));
   rule.dst_port = static_cast<uint16_t>(dport.value_or(0));
-  if ((rule.src_port != 0 || rule.dst_port != 0) && rule.protocol != kAnyProtocol &&
-      !ipProtocolHasPorts(rule.protocol)) {
-    f.failAt("proto", "ports only apply to udp, tcp or sctp");
-    return;
-  }
   rule.dscp = static_cast<uint8_t>(*dscp);
   rule.meter = meter;
+  if (const std::optional<RuleProblem> problem = checkFlowRule(rule)) {
+    constexpr std::string_view kMeter = "meter.";
+    if (meter_table && problem->field.starts_with(kMeter)) {
+      meter_table->failAt(problem->field.substr(kMeter.size()), problem->message);
+    } else {
+      f.failAt(problem->field, problem->message);
+    }
+    return;
+  }
   cfg.flows.push_back(rule);
 }
 

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "appliance/config/appliance_config.h"
+
 namespace qos::appliance {
 
 enum class IpFamily : uint8_t { None = 0, V4 = 4, V6 = 6 };
@@ -34,5 +36,50 @@ struct alignas(8) FlowKey {            // the hash reads it 8 bytes at a time
 };
 static_assert(sizeof(FlowKey) == 48, "rte_hash compares keys as 48 raw bytes");
 static_assert(alignof(FlowKey) == 8, "the key hash loads 8-byte words");
+
+/** Bits of FlowKey::wildcard_mask: the fields a rule ignores. */
+inline constexpr uint8_t kWildSrcPort = 1u << 0;
+inline constexpr uint8_t kWildDstPort = 1u << 1;
+inline constexpr uint8_t kWildProtocol = 1u << 2;
+inline constexpr unsigned kMaskCount = 8;
+/** Masks in probe order: most specific first. */
+inline constexpr std::array<uint8_t, kMaskCount> kMaskProbeOrder = {0, 1, 2, 4, 3, 5, 6, 7};
+
+/** Applies a wildcard mask to a packet's key: clears the fields the mask ignores. */
+inline void applyMask(FlowKey& key, uint8_t mask) noexcept {
+  key.wildcard_mask = mask;
+  if ((mask & kWildSrcPort) != 0) {
+    key.src_port = 0;
+  }
+  if ((mask & kWildDstPort) != 0) {
+    key.dst_port = 0;
+  }
+  if ((mask & kWildProtocol) != 0) {
+    key.protocol = 0;
+  }
+}
+
+/** The table key of a rule: its 5-tuple, with a wildcard mask for each field it leaves "any". */
+inline FlowKey flowKeyOf(const FlowRule& rule) {
+  FlowKey key;
+  key.src_addr = rule.src.bytes;
+  key.dst_addr = rule.dst.bytes;
+  key.family = rule.src.family == 6 ? IpFamily::V6 : IpFamily::V4;
+  key.protocol = rule.protocol;
+  key.src_port = rule.src_port;
+  key.dst_port = rule.dst_port;
+  uint8_t mask = 0;
+  if (rule.src_port == 0) {
+    mask |= kWildSrcPort;
+  }
+  if (rule.dst_port == 0) {
+    mask |= kWildDstPort;
+  }
+  if (rule.protocol == kAnyProtocol) {
+    mask |= kWildProtocol;
+  }
+  key.wildcard_mask = mask;
+  return key;
+}
 
 }  // namespace qos::appliance

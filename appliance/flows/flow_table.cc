@@ -44,28 +44,6 @@ void poison(FlowEntry& entry) {
 
 }  // namespace
 
-FlowKey flowKeyOf(const FlowRule& rule) {
-  FlowKey key;
-  key.src_addr = rule.src.bytes;
-  key.dst_addr = rule.dst.bytes;
-  key.family = rule.src.family == 6 ? IpFamily::V6 : IpFamily::V4;
-  key.protocol = rule.protocol;
-  key.src_port = rule.src_port;
-  key.dst_port = rule.dst_port;
-  uint8_t mask = 0;
-  if (rule.src_port == 0) {
-    mask |= kWildSrcPort;
-  }
-  if (rule.dst_port == 0) {
-    mask |= kWildDstPort;
-  }
-  if (rule.protocol == kAnyProtocol) {
-    mask |= kWildProtocol;
-  }
-  key.wildcard_mask = mask;
-  return key;
-}
-
 Result<void> configureMeterProfile(const MeterConfig& meter, MeterProfile& profile) {
   if (meter.mode == MeterMode::Srtcm) {
     rte_meter_srtcm_params params{meter.cir_bytes_per_sec, meter.cbs_bytes, meter.ebs_bytes};

@@ -84,28 +84,6 @@
 
 namespace qos::appliance {
 
-/** Bits of FlowKey::wildcard_mask: the fields a rule ignores. */
-inline constexpr uint8_t kWildSrcPort = 1u << 0;
-inline constexpr uint8_t kWildDstPort = 1u << 1;
-inline constexpr uint8_t kWildProtocol = 1u << 2;
-inline constexpr unsigned kMaskCount = 8;
-/** Masks in probe order: most specific first. */
-inline constexpr std::array<uint8_t, kMaskCount> kMaskProbeOrder = {0, 1, 2, 4, 3, 5, 6, 7};
-
-/** Applies a wildcard mask to a packet's key: clears the fields the mask ignores. */
-inline void applyMask(FlowKey& key, uint8_t mask) noexcept {
-  key.wildcard_mask = mask;
-  if ((mask & kWildSrcPort) != 0) {
-    key.src_port = 0;
-  }
-  if ((mask & kWildDstPort) != 0) {
-    key.dst_port = 0;
-  }
-  if ((mask & kWildProtocol) != 0) {
-    key.protocol = 0;
-  }
-}
-
 /**
  * The flow table's hash of a key: CRC32C over its six 8-byte words, seed 0.
  * The rte_hash is created with this very function, so a worker may hash keys
@@ -191,9 +169,6 @@ static_assert(offsetof(FlowEntry, yellow_counts) == 64 && sizeof(FlowEntry) == 1
               "the cold counters fill the second line");
 static_assert(std::is_trivially_destructible_v<FlowEntry>, "slots are reused without destruction");
 
-/** Builds the table key of a rule (with its wildcard mask). */
-FlowKey flowKeyOf(const FlowRule& rule);
-
 /**
  * Meter profile for a rule's meter, as rte_meter wants it.  Fails if rte_meter
  * refuses the parameters (the config loader already checked the obvious).
@@ -231,6 +206,12 @@ public:
   bool remove(const FlowKey& key);
   /** Frees removed entries whose grace period is over.  @return how many are still pending. */
   unsigned reclaim();
+  /** The entry installed under @p key, or nullptr.  Its counters are the workers' to write. */
+  const FlowEntry* find(const FlowKey& key) const {
+    void* data = nullptr;
+    return rte_hash_lookup_data(hash_, &key, &data) >= 0 ? static_cast<const FlowEntry*>(data)
+                                                         : nullptr;
+  }
   /** Rules installed now. */
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
   uint32_t capacity() const { return capacity_; }

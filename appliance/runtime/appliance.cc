@@ -17,10 +17,16 @@ namespace {
 constexpr unsigned kMempoolCache = 256;
 std::atomic<unsigned> g_instance{0};
 
-std::array<uint8_t, sizeof(FlowKey)> keyBytes(const FlowKey& key) {
-  std::array<uint8_t, sizeof(FlowKey)> bytes;
-  std::memcpy(bytes.data(), &key, sizeof(FlowKey));
-  return bytes;
+/** The file's [[flow]]s as the File owner's whole rule set. */
+RuleChanges fileRules(const std::vector<FlowRule>& flows) {
+  RuleChanges changes;
+  changes.origin = RuleOrigin::File;
+  changes.replace_all = true;
+  changes.put.reserve(flows.size());
+  for (const FlowRule& rule : flows) {
+    changes.put.push_back({RuleId::file(rule), rule});
+  }
+  return changes;
 }
 
 std::string rteError(const std::string& what, int rc) {
@@ -81,10 +87,8 @@ Result<std::unique_ptr<Appliance>> Appliance::create(const ApplianceConfig& conf
     return flows.error();
   }
   app->flows_ = std::move(*flows);
-  for (const FlowRule& rule : config.flows) {
-    if (auto r = app->addFlow(rule); !r) {
-      return r.error();
-    }
+  if (Result<RuleSummary> r = app->applyRules(fileRules(config.flows)); !r) {
+    return r.error();
   }
   app->policy_.store(new PolicySnapshot(PolicySnapshot::build(config.policy)),
                      std::memory_order_release);
@@ -238,18 +242,68 @@ void Appliance::closePorts() {
   ports_open_ = false;
 }
 
-Result<void> Appliance::addFlow(const FlowRule& rule) {
-  auto r = flows_->add(rule);
-  if (r) {
-    installed_[keyBytes(flowKeyOf(rule))] = rule;
+Result<RuleSummary> Appliance::applyRules(const RuleChanges& changes) {
+  Result<RulePlan> plan = book_.plan(changes, flows_->capacity());
+  if (!plan) {
+    return plan.error();
   }
-  return r;
+  // Apply the operations; if one fails, undo the ones done, last first.
+  size_t done = 0;
+  std::optional<Error> failure;
+  for (; done < plan->ops.size(); ++done) {
+    const TableOp& op = plan->ops[done];
+    if (op.kind == TableOp::Kind::Remove) {
+      flows_->remove(op.key);
+      continue;
+    }
+    if (Result<void> r = flows_->add(op.rule); !r) {
+      failure = makeError(r.error().code, r.error().message);
+      break;
+    }
+  }
+  if (failure) {
+    while (done-- > 0) {
+      const TableOp& op = plan->ops[done];
+      if (op.before) {
+        if (Result<void> r = flows_->add(*op.before); !r) {
+          log::error("could not restore a flow rule while undoing a change: " + r.error().message);
+        }
+      } else {
+        flows_->remove(op.key);
+      }
+    }
+    return *failure;
+  }
+  book_.commit(*plan);
+  return RuleSummary{plan->added, plan->removed, plan->changed, plan->unchanged};
+}
+
+Result<void> Appliance::addFlow(const FlowRule& rule) {
+  RuleChanges changes;
+  changes.put.push_back({RuleId::file(rule), rule});
+  Result<RuleSummary> r = applyRules(changes);
+  if (!r) {
+    return r.error();
+  }
+  return {};
 }
 
 bool Appliance::removeFlow(const FlowRule& rule) {
-  const FlowKey key = flowKeyOf(rule);
-  installed_.erase(keyBytes(key));
-  return flows_->remove(key);
+  const RuleId id = RuleId::file(rule);
+  if (book_.find(id) == nullptr) {
+    return false;
+  }
+  RuleChanges changes;
+  changes.remove.push_back(id);
+  return applyRules(changes).ok();
+}
+
+const FlowEntry* Appliance::entryOf(const RuleId& id) const {
+  const FlowRule* rule = book_.find(id);
+  if (rule == nullptr || !book_.installed(id)) {
+    return nullptr;
+  }
+  return flows_->find(flowKeyOf(*rule));
 }
 
 void Appliance::applyPolicy(const TrafficPolicy& policy) {
@@ -260,34 +314,15 @@ void Appliance::applyPolicy(const TrafficPolicy& policy) {
   delete old;
 }
 
-ReloadSummary Appliance::reload(const ApplianceConfig& next) {
+Result<ReloadSummary> Appliance::reload(const ApplianceConfig& next) {
   ReloadSummary summary;
-  std::map<std::array<uint8_t, sizeof(FlowKey)>, FlowRule> wanted;
-  for (const FlowRule& rule : next.flows) {
-    wanted[keyBytes(flowKeyOf(rule))] = rule;
+  Result<RuleSummary> flows = applyRules(fileRules(next.flows));
+  if (!flows) {
+    return flows.error();
   }
-  std::vector<FlowRule> to_remove;
-  for (const auto& [key, rule] : installed_) {
-    if (wanted.count(key) == 0) {
-      to_remove.push_back(rule);
-    }
-  }
-  for (const FlowRule& rule : to_remove) {
-    removeFlow(rule);
-    ++summary.flows_removed;
-  }
-  for (const auto& [key, rule] : wanted) {
-    auto it = installed_.find(key);
-    if (it != installed_.end() && it->second == rule) {
-      continue;
-    }
-    const bool existed = it != installed_.end();
-    if (auto r = addFlow(rule); !r) {
-      log::warning("reload: flow not installed: " + r.error().message);
-      continue;
-    }
-    existed ? ++summary.flows_changed : ++summary.flows_added;
-  }
+  summary.flows_added = flows->added;
+  summary.flows_removed = flows->removed;
+  summary.flows_changed = flows->changed;
   if (!(next.policy == config_.policy)) {
     applyPolicy(next.policy);
     summary.policy_changed = true;

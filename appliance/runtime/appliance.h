@@ -21,6 +21,7 @@
 #include "appliance/dataplane/policy_snapshot.h"
 #include "appliance/dataplane/worker.h"
 #include "appliance/flows/flow_table.h"
+#include "appliance/rules/rule_book.h"
 #include "control/common/result.h"
 
 namespace qos::appliance {
@@ -51,6 +52,14 @@ struct ReloadSummary {
   std::vector<std::string> needs_restart;  ///< keys that only a restart applies
 };
 
+/** What a set of rule changes did to the rule book. */
+struct RuleSummary {
+  uint32_t added = 0;
+  uint32_t removed = 0;
+  uint32_t changed = 0;
+  uint32_t unchanged = 0;
+};
+
 class Appliance {
 public:
   /** Builds and starts the ports (not the workers).  EAL must be initialized. */
@@ -66,14 +75,34 @@ public:
   /** Stops and closes the ports, so every mbuf returns to the pool.  After stop(). */
   void closePorts();
 
-  /** Installs or replaces a flow rule while workers run. */
+  /**
+   * Applies a set of rule changes while workers run, all or nothing: the
+   * rule book plans them (rule_book.h), the flow table takes the plan's
+   * operations (add, replace, remove; lock-free readers, RCU), and if one
+   * fails the ones done are undone and nothing changes.  A rule put again
+   * unchanged keeps its table entry, meter state and counters.
+   */
+  Result<RuleSummary> applyRules(const RuleChanges& changes);
+  /** Installs or replaces a file rule while workers run (applyRules() of one rule). */
   Result<void> addFlow(const FlowRule& rule);
-  /** Removes a flow rule while workers run.  @return false if it was not installed. */
+  /** Removes a file rule while workers run.  @return false if it was not held. */
   bool removeFlow(const FlowRule& rule);
+  /** Every rule the appliance holds, by owner. */
+  const RuleBook& rules() const { return book_; }
+  /**
+   * The flow-table entry enforcing @p id, or nullptr if the rule is not
+   * installed (unknown, or shadowed by another owner's rule for its 5-tuple).
+   * Its counters are written by the workers; read them as relaxed loads.
+   */
+  const FlowEntry* entryOf(const RuleId& id) const;
   /** Publishes a new class/trust policy; returns once no worker can see the old one. */
   void applyPolicy(const TrafficPolicy& policy);
-  /** Applies a re-read config: flows by difference, the policy; reports what needs a restart. */
-  ReloadSummary reload(const ApplianceConfig& next);
+  /**
+   * Applies a re-read config: its flows replace the file's rules (never the
+   * manager's), all or nothing, then its policy; reports what needs a
+   * restart.  Fails, changing nothing, if the flows cannot all be installed.
+   */
+  Result<ReloadSummary> reload(const ApplianceConfig& next);
   /** Periodic control-thread work: frees what the RCU grace periods released. */
   void housekeeping();
 
@@ -106,7 +135,7 @@ private:
   std::vector<unsigned> worker_lcores_;
   bool running_ = false;
   bool ports_open_ = false;
-  std::map<std::array<uint8_t, sizeof(FlowKey)>, FlowRule> installed_;  ///< by key bytes
+  RuleBook book_;
 };
 
 }  // namespace qos::appliance

@@ -295,7 +295,9 @@ TEST(Pipeline, ReloadAppliesFlowAndPolicyDifferences) {
   next.flows.push_back(video);
   next.policy.unmatched = appliance::UnmatchedPolicy::Trust;
   next.dataplane.max_flows = 8192;
-  const auto summary = h->app().reload(next);
+  const auto reloaded = h->app().reload(next);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.error().message;
+  const appliance::ReloadSummary& summary = *reloaded;
   EXPECT_EQ(summary.flows_added, 1u);
   EXPECT_EQ(summary.flows_changed, 1u);
   EXPECT_EQ(summary.flows_removed, 0u);
@@ -318,16 +320,74 @@ TEST(Pipeline, ReloadAppliesFlowAndPolicyDifferences) {
 
   // Reloading the same config changes nothing; dropping a flow removes it.
   const auto same = h->app().reload(next);
-  EXPECT_EQ(same.flows_added + same.flows_changed + same.flows_removed, 0u);
-  EXPECT_FALSE(same.policy_changed);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(same->flows_added + same->flows_changed + same->flows_removed, 0u);
+  EXPECT_FALSE(same->policy_changed);
   next.flows.pop_back();
   const auto fewer = h->app().reload(next);
-  EXPECT_EQ(fewer.flows_removed, 1u);
+  ASSERT_TRUE(fewer.ok());
+  EXPECT_EQ(fewer->flows_removed, 1u);
   EXPECT_EQ(h->app().flowCount(), 1u);
   h->send(Side::Inside, {buildFrame(vid)});
   out = h->receive(Side::Inside);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(dscpOf(out[0], 14), 0) << "the video flow is gone; trusted as sent";
+  expectConservation(*h);
+}
+
+// Rules have owners: the manager's rule for a 5-tuple wins over the file's,
+// a reload of the file never touches it, a rule put again unchanged keeps
+// its counters, and a set of changes with one bad rule changes nothing.
+TEST(Pipeline, ManagerRulesOwnersAndAllOrNothing) {
+  using appliance::RuleChanges;
+  using appliance::RuleId;
+  using appliance::RuleOrigin;
+  auto h = RingAppliance::create("owners", kVoiceFlow);
+  ASSERT_TRUE(h);
+  appliance::FlowRule granted = h->app().config().flows[0];
+  granted.dscp = 40;
+  const RuleId grant_id = RuleId::manager(7, control::Direction::Forward);
+  const RuleChanges put{RuleOrigin::Manager, false, {{grant_id, granted}}, {}};
+  ASSERT_TRUE(h->app().applyRules(put).ok());
+  const auto dscpOfVoice = [&h] {
+    h->send(Side::Inside, {buildFrame(FrameSpec{})});
+    const Frames out = h->receive(Side::Inside);
+    return out.size() == 1 ? dscpOf(out[0], 14) : 0xFF;
+  };
+  EXPECT_EQ(dscpOfVoice(), 40) << "the grant's rule wins the 5-tuple";
+
+  const auto reloaded = h->app().reload(h->app().config());
+  ASSERT_TRUE(reloaded.ok());
+  EXPECT_EQ(reloaded->flows_removed + reloaded->flows_added + reloaded->flows_changed, 0u);
+  EXPECT_EQ(dscpOfVoice(), 40) << "a reload of the file leaves the manager's rule";
+  EXPECT_EQ(h->app().rules().count(RuleOrigin::Manager), 1u);
+
+  const appliance::FlowEntry* entry = h->app().entryOf(grant_id);
+  ASSERT_NE(entry, nullptr);
+  EXPECT_EQ(entry->green_counts.pkts.load(), 2u);
+  const Result<appliance::RuleSummary> again = h->app().applyRules(put);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->unchanged, 1u);
+  EXPECT_EQ(h->app().entryOf(grant_id), entry) << "an unchanged rule keeps its entry";
+  EXPECT_EQ(entry->green_counts.pkts.load(), 2u) << "and its counters";
+
+  appliance::FlowRule bad = granted;
+  bad.dst_port = 5008;
+  bad.src = *parseIpAddress("2001:db8::1");
+  appliance::FlowRule good = granted;
+  good.dst_port = 5010;
+  const RuleChanges mixed{RuleOrigin::Manager,
+                          false,
+                          {{RuleId::manager(8, control::Direction::Forward), good},
+                           {RuleId::manager(9, control::Direction::Forward), bad}},
+                          {}};
+  EXPECT_FALSE(h->app().applyRules(mixed).ok());
+  EXPECT_EQ(h->app().rules().count(RuleOrigin::Manager), 1u) << "nothing of a refused change";
+  EXPECT_EQ(h->app().flowCount(), 1u);
+
+  const RuleChanges release{RuleOrigin::Manager, false, {}, {grant_id}};
+  ASSERT_TRUE(h->app().applyRules(release).ok());
+  EXPECT_EQ(dscpOfVoice(), 46) << "the file's rule is enforced again";
   expectConservation(*h);
 }
 
@@ -427,6 +487,13 @@ default_dscp = 0
   // Other flows churn too, so slots are reused while packets are in flight.
   // Churn for at least 3000 rounds and until a good amount of traffic passed.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  // The same 5-tuple and DSCP with a meter no packet here exceeds: a
+  // different rule, so adding it replaces the entry under traffic.
+  appliance::FlowRule replacement = rule;
+  replacement.meter = appliance::MeterConfig{};
+  replacement.meter->cir_bytes_per_sec = 1'000'000'000;
+  replacement.meter->cbs_bytes = 1'000'000;
+  replacement.meter->ebs_bytes = 1'000'000;
   for (int i = 0; i < 3000 || n_sent.load() < 20000; ++i) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "traffic did not flow";
     ASSERT_TRUE(h->app().addFlow(rule).ok());
@@ -435,7 +502,7 @@ default_dscp = 0
     other.dscp = 12;
     ASSERT_TRUE(h->app().addFlow(other).ok());
     if (i % 3 == 0) {
-      ASSERT_TRUE(h->app().addFlow(rule).ok());  // replace in place
+      ASSERT_TRUE(h->app().addFlow(replacement).ok());  // replace in place
     }
     if (i % 2 == 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(20));  // let the rule be seen
