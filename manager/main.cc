@@ -59,6 +59,8 @@ qos::Result<void> restore(mgr::ReservationStore& store, mgr::AdmissionEngine& en
   if (auto r = store.commit(); !r) {
     return r.error();
   }
+  // Flow ids handed out before, released or not, are never handed out again.
+  engine.reserveFlowIds(store.nextFlowId());
   qos::log::info("restored " + std::to_string(restored) + " reservation(s); " +
                  std::to_string(expired) + " had expired, " + std::to_string(dropped) +
                  " no longer fit");

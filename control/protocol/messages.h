@@ -485,6 +485,21 @@ struct RuleCounters {
   }
 };
 
+/** A manager rule an appliance could not install, and why (it acknowledges the rest). */
+struct RuleRejection {
+  uint64_t flow_id = 0;
+  Direction dir = Direction::Forward;
+  std::string reason;
+  bool operator==(const RuleRejection&) const = default;
+
+  template <typename Self, typename Fields>
+  static void fields(Self& self, Fields& f) {
+    f.field("flow_id", self.flow_id, Need::Required);
+    f.enumeration("dir", self.dir, kDirections);
+    f.field("reason", self.reason);
+  }
+};
+
 /**
  * An appliance's "sync": its heartbeat, its acknowledgement and its question
  * in one.  See manager/appliances/appliance_hub.h for the session it drives.
@@ -502,7 +517,9 @@ struct SyncRequest {
   uint64_t snapshot_after_flow = 0;
   Direction snapshot_after_dir = Direction::Forward;
   std::vector<RuleCounters> counters;  ///< rules whose counters changed since the last report
-  bool more = false;                   ///< it has more to report: answer at once, do not hold
+  std::vector<RuleRejection>
+      rejected;       ///< rules of the changes it acknowledges that it could not install
+  bool more = false;  ///< it has more to report: answer at once, do not hold
 
   template <typename Self, typename Fields>
   static void fields(Self& self, Fields& f) {
@@ -517,6 +534,7 @@ struct SyncRequest {
     f.field("snapshot_after_flow", self.snapshot_after_flow);
     f.enumeration("snapshot_after_dir", self.snapshot_after_dir, kDirections, Need::Optional);
     f.objects("counters", self.counters);
+    f.objects("rejected", self.rejected);
     f.field("more", self.more);
   }
 };
@@ -577,7 +595,8 @@ struct ApplianceStatus {
   std::optional<uint64_t> last_heartbeat_age_ms;  ///< none: never heard from
   uint64_t rules = 0;                             ///< rules it should enforce now
   uint64_t rules_installed = 0;                   ///< of those, how many it acknowledged
-  uint64_t rules_pending = 0;                     ///< rules <- changes not yet acknowledged
+  uint64_t rules_pending = 0;                     ///< rules not acknowledged yet
+  uint64_t rules_rejected = 0;                    ///< rules it acknowledged but could not install
   uint64_t seq = 0;                               ///< the manager's latest change for it
   uint64_t seq_acked = 0;                         ///< the latest it acknowledged
   bool operator==(const ApplianceStatus&) const = default;
@@ -594,6 +613,8 @@ struct ApplianceStatus {
     f.field("rules", self.rules);
     f.field("rules_installed", self.rules_installed);
     f.field("rules_pending", self.rules_pending);
+    f.field("rules_rejected", self.rules_rejected);
+    f.field("rules_rejected", self.rules_rejected);
     f.field("seq", self.seq);
     f.field("seq_acked", self.seq_acked);
   }

@@ -888,4 +888,9 @@ uint64_t AdmissionEngine::nextFlowId() const {
   return state_->next_flow_id;
 }
 
+void AdmissionEngine::reserveFlowIds(uint64_t next_flow_id) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  state_->next_flow_id = std::max(state_->next_flow_id, next_flow_id);
+}
+
 }  // namespace qos::manager

@@ -100,6 +100,8 @@ public:
   size_t flowCount() const;
   /** The flow id the next grant gets; restore() moves it past every restored id. */
   uint64_t nextFlowId() const;
+  /** Numbers new grants from @p next_flow_id at least (ids handed out before a restart). */
+  void reserveFlowIds(uint64_t next_flow_id);
 
 private:
   /** admit() for a request that is not a retry; under mutex_. */

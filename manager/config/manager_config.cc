@@ -80,6 +80,26 @@ Result<uint32_t> parseDurationSec(std::string_view text) {
   return static_cast<uint32_t>(count * scale);
 }
 
+// A duration in milliseconds: "500ms", or anything parseDurationSec() takes.
+Result<uint64_t> parseDurationMs(std::string_view text) {
+  if (text.ends_with("ms")) {
+    const std::string_view digits = text.substr(0, text.size() - 2);
+    unsigned ms = 0;
+    if (digits.empty() || !parseUnsigned(digits, ms)) {
+      return makeError("invalid duration '" + std::string(text) + "': expected e.g. \"500ms\"");
+    }
+    if (ms == 0) {
+      return makeError("duration '" + std::string(text) + "' must be > 0");
+    }
+    return uint64_t{ms};
+  }
+  Result<uint32_t> seconds = parseDurationSec(text);
+  if (!seconds) {
+    return seconds.error();
+  }
+  return uint64_t{*seconds} * 1000;
+}
+
 std::string formatDuration(uint32_t seconds) {
   if (seconds % kSecondsPerDay == 0) {
     return std::to_string(seconds / kSecondsPerDay) + "d";
@@ -111,6 +131,35 @@ std::optional<uint32_t> readDuration(Section& s, std::string_view key) {
     return std::nullopt;
   }
   return *seconds;
+}
+
+// A duration in milliseconds within [min_ms, max_ms]; "0" turns it off when
+// @p zero_is_off.  nullopt if the key is missing or wrong (the error is recorded).
+std::optional<uint64_t> readDurationMs(Section& s, std::string_view key, uint64_t min_ms,
+                                       uint64_t max_ms, bool zero_is_off = false) {
+  const toml::node* n = s.node(key);
+  if (n == nullptr) {
+    return std::nullopt;
+  }
+  const auto* str = n->as_string();
+  if (str == nullptr) {
+    s.failAt(key, "expected a duration string such as \"1s\" or \"500ms\"");
+    return std::nullopt;
+  }
+  if (zero_is_off && (str->get() == "0" || str->get() == "off")) {
+    return 0;
+  }
+  auto ms = parseDurationMs(str->get());
+  if (!ms) {
+    s.failAt(key, ms.error().message);
+    return std::nullopt;
+  }
+  if (*ms < min_ms || *ms > max_ms) {
+    s.failAt(key, "must be between " + std::to_string(min_ms) + "ms and " +
+                      std::to_string(max_ms / 1000) + "s");
+    return std::nullopt;
+  }
+  return *ms;
 }
 
 // ZeroMQ endpoints qosmgr can bind: tcp://HOST:PORT, ipc://PATH, inproc://NAME.
@@ -291,6 +340,10 @@ public:
     for (size_t i = 0; i < applications.size(); ++i) {
       readApplication(applications[i], i);
     }
+    std::vector<Section> appliances = top_.getTableArray("appliance");
+    for (size_t i = 0; i < appliances.size(); ++i) {
+      readAppliance(appliances[i], i);
+    }
     top_.rejectUnknownKeys();
     if (reader_.failed()) {
       return reader_.error();
@@ -308,6 +361,16 @@ private:
     }
     if (auto state = m.getString("state")) {
       cfg_.state_path = *state;
+    }
+    if (auto ms = readDurationMs(m, "heartbeat", 100, 60'000)) {
+      cfg_.heartbeat_ms = static_cast<uint32_t>(*ms);
+    }
+    if (auto ms = readDurationMs(m, "enforce_wait", 0, 60'000, /*zero_is_off=*/true)) {
+      cfg_.enforce_wait_ms = static_cast<uint32_t>(*ms);
+    }
+    if (auto ms = readDurationMs(m, "idle_release", 1000, uint64_t{kSecondsPerDay} * 365 * 1000,
+                                 /*zero_is_off=*/true)) {
+      cfg_.idle_release_sec = static_cast<uint32_t>(*ms / 1000);
     }
     const auto lease = readDuration(m, "lease");
     const auto max_lease = readDuration(m, "max_lease");
@@ -488,6 +551,40 @@ private:
     cfg_.links.push_back(LinkConfig{(*between)[0], (*between)[1]});
   }
 
+  void readAppliance(Section& a, size_t index) {
+    ApplianceSite site;
+    site.name = readName(a, appliance_index_, index, "appliance").value_or("");
+    const auto link = a.getStringArray("link", Need::Required);
+    a.rejectUnknownKeys();
+    if (!link || reader_.failed()) {
+      return;
+    }
+    if (link->size() != 2) {
+      a.failAt("link",
+               "expected the two networks of the link it sits on, inside first: [\"lan-a\", "
+               "\"wan\"]");
+      return;
+    }
+    const toml::array& array = *a.table().get("link")->as_array();
+    std::array<size_t, 2> ends{};
+    for (size_t i = 0; i < 2; ++i) {
+      auto end =
+          findNetwork((*link)[i], array[i].source(), a.path() + ".link[" + std::to_string(i) + "]");
+      if (!end) {
+        return;
+      }
+      ends.at(i) = *end;
+    }
+    if (link_index_.count(std::minmax(ends[0], ends[1])) == 0) {
+      a.failAt("link", "'" + (*link)[0] + "' and '" + (*link)[1] +
+                           "' are not joined by any [[link]]: an appliance sits on a link");
+      return;
+    }
+    site.inside = (*link)[0];
+    site.outside = (*link)[1];
+    cfg_.appliances.push_back(std::move(site));
+  }
+
   void readSla(Section& s, size_t index) {
     SlaConfig sla;
     sla.name = readName(s, sla_index_, index, "sla").value_or("");
@@ -602,6 +699,7 @@ private:
   ManagerConfig cfg_;
   std::map<std::string, size_t> network_index_;             ///< network name -> index
   std::map<std::string, size_t> sla_index_;                 ///< SLA name -> index
+  std::map<std::string, size_t> appliance_index_;           ///< appliance name -> index
   std::map<std::string, size_t> application_index_;         ///< application name -> index
   std::map<std::pair<size_t, size_t>, size_t> link_index_;  ///< (lower, higher) network -> link
   std::set<std::string> known_classes_;  ///< classes of every class-enabled network

@@ -62,6 +62,16 @@ struct ApplicationConfig {
   std::vector<Profile> alternates;  ///< tried in order when the default does not fit
 };
 
+/**
+ * A qosgate appliance: a bump in the wire on one link.  Its inside port
+ * faces the first network of the link, its outside port the second.
+ */
+struct ApplianceSite {
+  std::string name;     ///< as its [control] name says, and its [[peer]] name with CURVE
+  std::string inside;   ///< the network its inside port faces
+  std::string outside;  ///< the network its outside port faces
+};
+
 struct ManagerConfig {
   std::string source_path;
   std::string listen = "tcp://127.0.0.1:7700";  ///< ZeroMQ ROUTER endpoint
@@ -69,10 +79,14 @@ struct ManagerConfig {
   uint32_t lease_sec = 60;                      ///< default lease
   uint32_t max_lease_sec = 86400;               ///< longest lease a request may ask for
   std::string metrics_listen;                   ///< "127.0.0.1:9471"; empty: none
+  uint32_t heartbeat_ms = 1000;     ///< longest an appliance's sync is held without an answer
+  uint32_t enforce_wait_ms = 1000;  ///< longest a grant reply waits for its appliances' acks
+  uint32_t idle_release_sec = 0;    ///< release a flow no appliance saw for this long; 0: never
   std::vector<NetworkConfig> networks;
   std::vector<LinkConfig> links;
   std::vector<SlaConfig> slas;
   std::vector<ApplicationConfig> applications;
+  std::vector<ApplianceSite> appliances;
 };
 
 /** Loads and validates qosmgr.toml.  Errors: "FILE:LINE:COLUMN: key.path: message". */

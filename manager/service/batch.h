@@ -28,8 +28,10 @@ struct Peer {
 struct Outgoing {
   zmq::message_t identity;  ///< the ROUTER routing id of the peer
   control::Reply reply;
-  /** Send at once: the reply tells nothing of this batch's changes (a sync). */
+  /** Send at once: the reply tells nothing of this batch's changes. */
   bool immediate = false;
+  /** Sent later by whoever took it over (a sync held by the appliance hub): not by the loop. */
+  bool deferred = false;
   std::optional<uint64_t> undo_admission;  ///< flow to release if the commit fails
   std::optional<uint64_t> names_flow;      ///< the reply tells of this flow (retry, refresh)
   std::optional<uint64_t> released_flow;   ///< the delete to stage again if the commit fails

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "control/protocol/json_writer.h"
+#include "manager/appliances/appliance_hub.h"
 #include "manager/service/server_metrics.h"
 
 namespace qos::manager {
@@ -136,7 +137,13 @@ void registerFlowHandlers(MessageRegistry& registry, ServiceContext& context) {
     control::FlowsReply reply;
     for (Grant& grant : ctx->engine.flows()) {
       if (owns(call.peer, grant)) {
-        reply.flows.push_back(control::FlowListing{.grant = std::move(grant)});
+        control::FlowListing listing;
+        if (ctx->hub != nullptr) {
+          listing.enforcement = ctx->hub->enforcement(grant, call.now_ms);
+          listing.delivery = ctx->hub->delivery(grant);
+        }
+        listing.grant = std::move(grant);
+        reply.flows.push_back(std::move(listing));
       }
     }
     setBody(call.out.reply, reply);
@@ -148,9 +155,6 @@ void registerFlowHandlers(MessageRegistry& registry, ServiceContext& context) {
     const ManagerConfig& config = *ctx->config.load();
     setBody(call.out.reply, control::StatsReply{ctx->engine.flowCount(), config.networks.size(),
                                                 config.applications.size(), 0, QOS_VERSION});
-  });
-  registry.add<EmptyBody>(MessageType::Appliances, [](EmptyBody&, Call& call) {
-    setBody(call.out.reply, control::AppliancesReply{});
   });
   registry.add<EmptyBody>(MessageType::Ping, [](EmptyBody&, Call& call) {
     setBody(call.out.reply, control::PingReply{QOS_VERSION, call.peer.name,

@@ -13,6 +13,8 @@
 #include "control/protocol/envelope.h"
 #include "control/protocol/flat_request.h"
 #include "control/protocol/message_types.h"
+#include "manager/appliances/appliance_hub.h"
+#include "manager/service/appliance_handlers.h"
 #include "manager/service/bad_message_log.h"
 #include "manager/service/commit_pipeline.h"
 #include "manager/service/flow_handlers.h"
@@ -58,6 +60,9 @@ struct RequestServer::Impl {
   zmq::context_t context{1};
   RouterEndpoint endpoint{context};
   const PeerResolver* peers = nullptr;
+  bool authenticated = false;  ///< peers carry names from their keys
+  ApplianceHub hub;
+  const ManagerConfig* hub_config;  ///< the config the hub plans with
   ServiceContext service;
   MessageRegistry registry;
   CommitPipeline pipeline;
@@ -73,9 +78,25 @@ struct RequestServer::Impl {
         store(s),
         metrics(m),
         clock(std::move(k)),
-        service{.engine = e, .store = s, .metrics = m, .config = config},
+        hub(c),
+        hub_config(&c),
+        service{.engine = e, .store = s, .metrics = m, .config = config, .hub = &hub},
         pipeline(s, e, m, [this](Batch& batch) { deliver(batch); }) {
     registerFlowHandlers(registry, service);
+    registerApplianceHandlers(registry, service, authenticated,
+                              [this](Call& call) { return syncResponder(call); });
+    hub.load(engine.flows());
+  }
+
+  /** Sends the reply of a sync when the hub answers it, now or later. */
+  ApplianceHub::SyncResponder syncResponder(Call& call) {
+    auto identity = std::make_shared<zmq::message_t>(std::move(call.out.identity));
+    return [this, identity, id = call.request_id](const control::SyncReply& body) {
+      control::Reply reply;
+      reply.id = id;
+      reply.body_json = control::encodeObject(body);
+      send(*identity, reply);
+    };
   }
 
   void count(std::string_view type, const control::Reply& reply) {
@@ -84,34 +105,95 @@ struct RequestServer::Impl {
     }
   }
 
-  void sendReply(Outgoing& out) {
-    if (out.grant_reply) {
-      out.reply.body_json = control::encodeObject(*out.grant_reply);
-    }
-    control::encodeReply(out.reply, reply_text);
-    if (Result<void> sent = endpoint.send(out.identity, reply_text); !sent) {
+  void send(const zmq::message_t& identity, const control::Reply& reply) {
+    control::encodeReply(reply, reply_text);
+    if (Result<void> sent = endpoint.send(identity, reply_text); !sent) {
       bad_log.warn(sent.error().message, clock());
     }
   }
 
-  /** A durable batch: its events to every subscriber, then its replies. */
+  void sendReply(Outgoing& out) {
+    if (out.grant_reply) {
+      out.reply.body_json = control::encodeObject(*out.grant_reply);
+    }
+    send(out.identity, out.reply);
+  }
+
+  /**
+   * A grant reply: with the appliances of its path that enforce it, once
+   * those that are up do (or enforce_wait passed).
+   */
+  void sendGrantReply(Outgoing& out) {
+    const uint64_t now = clock();
+    control::GrantReply& body = *out.grant_reply;
+    const uint32_t wait_ms = config.load()->enforce_wait_ms;
+    if (wait_ms != 0) {
+      auto held = std::make_shared<Outgoing>(std::move(out));
+      const bool waiting =
+          hub.awaitEnforcement(held->grant_reply->grant, now, now + wait_ms,
+                               [this, held](const control::Enforcement& enforcement) {
+                                 held->grant_reply->enforcement = enforcement;
+                                 sendReply(*held);
+                               });
+      if (waiting) {
+        return;
+      }
+      out = std::move(*held);
+    }
+    out.grant_reply->enforcement = hub.enforcement(body.grant, now);
+    sendReply(out);
+  }
+
+  /** A durable batch: its events to the hub and every subscriber, then its replies. */
   void deliver(Batch& batch) {
     if (!batch.events.empty()) {
+      hub.publish(batch.events);
       for (const FlowEventSubscriber& subscriber : subscribers) {
         subscriber(batch.events);
       }
     }
     for (Outgoing& out : batch.replies) {
-      sendReply(out);
+      if (out.grant_reply) {
+        sendGrantReply(out);
+      } else {
+        sendReply(out);
+      }
     }
   }
 
   void answer(Outgoing&& out) {
+    if (out.deferred) {
+      return;
+    }
     if (out.immediate) {
       sendReply(out);
       return;
     }
     pipeline.next().replies.push_back(std::move(out));
+  }
+
+  /** The hub's timers; flows idle for idle_release are released with the next batch. */
+  void tickAppliances() {
+    const ManagerConfig* current = config.load();
+    if (current != hub_config) {
+      hub.reconfigure(*current, engine.flows());
+      hub_config = current;
+    }
+    for (const uint64_t flow_id : hub.tick(clock())) {
+      std::optional<Grant> released = engine.release(flow_id);
+      if (!released) {
+        continue;
+      }
+      log::info("flow " + std::to_string(flow_id) + " released: no appliance saw it for " +
+                std::to_string(current->idle_release_sec) + " s");
+      if (store != nullptr) {
+        store->stageDelete(flow_id);
+      }
+      if (metrics != nullptr) {
+        metrics->countRelease();
+      }
+      pipeline.next().events.push_back({FlowEvent::Kind::Idle, std::move(*released)});
+    }
   }
 
   void refuse(Incoming& in, std::string code, std::string message) {
@@ -226,6 +308,7 @@ RequestServer::~RequestServer() = default;
 Result<void> RequestServer::bind(const std::function<void(zmq::socket_t&)>& configure,
                                  const PeerResolver* peers) {
   impl_->peers = peers;
+  impl_->authenticated = peers != nullptr;
   return impl_->endpoint.bind(impl_->config.load()->listen, [&configure](zmq::socket_t& socket) {
     if (configure) {
       configure(socket);
@@ -270,6 +353,7 @@ void RequestServer::run(const std::atomic<bool>& stop) {
       }
     }
     impl.expireLeases();
+    impl.tickAppliances();
     impl.pipeline.submit();
   }
   // Stopping: what was admitted is written and answered before we go.

@@ -40,7 +40,9 @@ struct JsonRow {
 
 constexpr const char* kCreateSchemaSql =
     "CREATE TABLE schema_version (version INTEGER NOT NULL);"
-    "INSERT INTO schema_version (version) VALUES (3);";
+    "INSERT INTO schema_version (version) VALUES (4);"
+    "CREATE TABLE flow_ids (next INTEGER NOT NULL);"
+    "INSERT INTO flow_ids (next) VALUES (1);";
 
 constexpr const char* kCreateGrantsSql =
     "CREATE TABLE grants ("
@@ -347,6 +349,19 @@ Result<void> ReservationStore::initialize(WalCheckpointer::Limits checkpoint_lim
   if (Result<void> r = prepareStatements(); !r) {
     return r;
   }
+  {
+    Result<StatementPtr> next = prepare("SELECT next FROM flow_ids");
+    if (!next) {
+      return next.error();
+    }
+    ResetOnExit reset(next->get());
+    if (sqlite3_step(next->get()) != SQLITE_ROW ||
+        sqlite3_column_type(next->get(), 0) != SQLITE_INTEGER ||
+        sqlite3_column_int64(next->get(), 0) < 1) {
+      return makeError("reservation store " + path_ + ": flow_ids holds no next flow id");
+    }
+    next_flow_id_ = fromSql(sqlite3_column_int64(next->get(), 0));
+  }
   if (path_ != kMemoryPath) {
     Result<std::unique_ptr<WalCheckpointer>> checkpointer =
         WalCheckpointer::start(db_.get(), path_, checkpoint_limits);
@@ -424,6 +439,11 @@ Result<void> ReservationStore::createOrVerifySchema() {
     }
     if (found == 1 || found == 2) {
       if (Result<void> r = upgradeJsonRows(found); !r) {
+        return fail(r.error());
+      }
+    }
+    if (found >= 1 && found <= 3) {
+      if (Result<void> r = addFlowIds(); !r) {
         return fail(r.error());
       }
     } else if (found < kSchemaVersion) {
@@ -504,6 +524,14 @@ Result<void> ReservationStore::upgradeJsonRows(int64_t from_version) {
   return exec("UPDATE schema_version SET version = 3", "upgrading the schema");
 }
 
+Result<void> ReservationStore::addFlowIds() {
+  return exec(
+      "CREATE TABLE flow_ids (next INTEGER NOT NULL);"
+      "INSERT INTO flow_ids (next) SELECT coalesce(max(flow_id), 0) + 1 FROM grants;"
+      "UPDATE schema_version SET version = 4;",
+      "upgrading the schema to version 4");
+}
+
 Result<void> ReservationStore::prepareStatements() {
   // Preparing against the grants table also verifies its columns.
   struct Entry {
@@ -511,9 +539,13 @@ Result<void> ReservationStore::prepareStatements() {
     const char* sql;
   };
   const Entry entries[] = {
-      {&put_, insertGrantSql().c_str()}, {&delete_, "DELETE FROM grants WHERE flow_id = ?1"},
-      {&begin_, "BEGIN IMMEDIATE"},      {&commit_, "COMMIT"},
-      {&rollback_, "ROLLBACK"},          {&select_all_, selectGrantsSql().c_str()},
+      {&put_, insertGrantSql().c_str()},
+      {&delete_, "DELETE FROM grants WHERE flow_id = ?1"},
+      {&begin_, "BEGIN IMMEDIATE"},
+      {&commit_, "COMMIT"},
+      {&rollback_, "ROLLBACK"},
+      {&select_all_, selectGrantsSql().c_str()},
+      {&raise_next_id_, "UPDATE flow_ids SET next = ?1 WHERE next < ?1"},
   };
   for (const Entry& entry : entries) {
     Result<StatementPtr> statement = prepare(entry.sql);
@@ -530,17 +562,23 @@ void ReservationStore::stagePut(const Grant& grant) {
   // Copied here, outside the lock; bound to the statement by the commit.
   Grant stored = storedFields(grant);
   const std::lock_guard<std::mutex> lock(staged_mutex_);
-  staged_[grant.flow_id] = std::move(stored);
+  staged_.next_flow_id = std::max(staged_.next_flow_id, grant.flow_id + 1);
+  staged_.grants[grant.flow_id] = std::move(stored);
 }
 
 void ReservationStore::stageDelete(uint64_t flow_id) {
   const std::lock_guard<std::mutex> lock(staged_mutex_);
-  staged_[flow_id] = std::nullopt;
+  staged_.grants[flow_id] = std::nullopt;
 }
 
 size_t ReservationStore::stagedCount() const {
   const std::lock_guard<std::mutex> lock(staged_mutex_);
   return staged_.size();
+}
+
+uint64_t ReservationStore::nextFlowId() const {
+  const std::lock_guard<std::mutex> lock(db_mutex_);
+  return next_flow_id_;
 }
 
 void ReservationStore::setBeforeCommitHookForTest(std::function<void()> hook) {
@@ -560,7 +598,7 @@ Result<void> ReservationStore::commit() {
 ReservationStore::Changes ReservationStore::takeStaged() {
   Changes staged;
   const std::lock_guard<std::mutex> lock(staged_mutex_);
-  staged.swap(staged_);
+  std::swap(staged, staged_);
   return staged;
 }
 
@@ -591,7 +629,7 @@ Result<void> ReservationStore::writeStaged(const Changes& staged) {
     return error;
   };
 
-  for (const auto& [flow_id, grant] : staged) {
+  for (const auto& [flow_id, grant] : staged.grants) {
     sqlite3_stmt* statement = grant ? put_.get() : delete_.get();
     ResetOnExit reset(statement);
     int rc =
@@ -605,6 +643,14 @@ Result<void> ReservationStore::writeStaged(const Changes& staged) {
     }
   }
 
+  if (staged.next_flow_id > next_flow_id_) {
+    ResetOnExit reset(raise_next_id_.get());
+    if (sqlite3_bind_int64(raise_next_id_.get(), 1, toSql(staged.next_flow_id)) != SQLITE_OK ||
+        sqlite3_step(raise_next_id_.get()) != SQLITE_DONE) {
+      return rollBack(sqliteError(what + " failed writing the next flow id"));
+    }
+  }
+
   if (before_commit_hook_) {
     before_commit_hook_();
   }
@@ -612,6 +658,7 @@ Result<void> ReservationStore::writeStaged(const Changes& staged) {
   if (sqlite3_step(commit_.get()) != SQLITE_DONE) {
     return rollBack(sqliteError(what + " failed at COMMIT"));
   }
+  next_flow_id_ = std::max(next_flow_id_, staged.next_flow_id);
   return {};
 }
 

@@ -23,7 +23,7 @@
 // state and reports the error, instead of letting them ride silently into a
 // later commit.
 //
-// Schema (version 3):
+// Schema (version 4):
 //   schema_version(version INTEGER NOT NULL)              one row
 //   grants(flow_id INTEGER PRIMARY KEY,                   Grant::flow_id (as int64 bits)
 //          expires_at_ms INTEGER NOT NULL,                Grant::expires_at_ms (as int64 bits)
@@ -34,6 +34,7 @@
 //          src BLOB NOT NULL, sport INTEGER NOT NULL,     addresses: 4 or 16 bytes,
 //          dst BLOB NOT NULL, dport INTEGER NOT NULL,     network order
 //          proto INTEGER NOT NULL, bidir INTEGER NOT NULL)
+//   flow_ids(next INTEGER NOT NULL)                       one row: nextFlowId()
 // A row keeps what restoring the grant needs and no more: its path, DSCPs and
 // meter are derived again from the config by AdmissionEngine::restore(), so
 // loadAll() returns grants with those fields empty.  Plain columns, not a
@@ -42,9 +43,10 @@
 // on the disk the commits' fsyncs wait for.
 //
 // Older files are upgraded when opened, in one transaction: versions 1 (the
-// whole grant as JSON in grant_json) and 2 (the stored members as JSON, see
-// storedGrantFromJson()) are read row by row, a row that cannot be read
-// refuses the upgrade naming its flow and leaves the file as it was.  A file
+// whole grant as JSON in grant_json) and 2 (the stored members as JSON) are
+// read row by row, a row that cannot be read refuses the upgrade naming its
+// flow and leaves the file as it was; version 3 had no flow_ids table, and
+// gets one numbering from its highest stored flow id + 1.  A file
 // with a newer schema version is refused, never modified.
 //
 // Thread safety: every method may be called from any thread.  Staging takes a
@@ -74,7 +76,7 @@ namespace qos::manager {
 class ReservationStore {
 public:
   /** The schema version this build writes and reads. */
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
   /** How long a statement waits for another connection's lock, in milliseconds. */
   static constexpr int kBusyTimeoutMs = 5000;
 
@@ -102,12 +104,19 @@ public:
   /** Flows with a staged change. */
   size_t stagedCount() const;
 
-  /**
-   * Staged changes, by flow id: the last change staged for a flow, a put
-   * (the grant's stored fields, as loadAll() returns them) or, when empty,
-   * a delete.
-   */
-  using Changes = std::map<uint64_t, std::optional<Grant>>;
+  /** What one transaction writes. */
+  struct Changes {
+    /**
+     * By flow id: the last change staged for a flow, a put (the grant's
+     * stored fields, as loadAll() returns them) or, when empty, a delete.
+     */
+    std::map<uint64_t, std::optional<Grant>> grants;
+    /** Every flow id below this was handed out (0: no new one); see nextFlowId(). */
+    uint64_t next_flow_id = 0;
+
+    bool empty() const { return grants.empty() && next_flow_id == 0; }
+    size_t size() const { return grants.size(); }
+  };
 
   /**
    * Writes every staged change in one transaction, durable when this returns
@@ -136,6 +145,14 @@ public:
    */
   Result<std::vector<Grant>> loadAll() const;
 
+  /**
+   * The lowest flow id never handed out, as of the last commit: every put
+   * ever staged raised it past its flow id, even if the grant was deleted
+   * before it was written.  A restarted manager numbers from here, so a
+   * flow id is never given twice, not even across restarts.
+   */
+  uint64_t nextFlowId() const;
+
   /** The file, or ":memory:". */
   const std::string& path() const { return path_; }
 
@@ -159,6 +176,7 @@ private:
   Result<void> initialize(WalCheckpointer::Limits checkpoint_limits);
   Result<void> createOrVerifySchema();
   Result<void> upgradeJsonRows(int64_t from_version);
+  Result<void> addFlowIds();
   Result<void> prepareStatements();
   Result<void> writeStaged(const Changes& staged);
   Result<StatementPtr> prepare(const char* sql) const;
@@ -177,11 +195,13 @@ private:
   StatementPtr commit_;
   StatementPtr rollback_;
   StatementPtr select_all_;
+  StatementPtr raise_next_id_;
 
   /** Serializes use of db_ (commit, loadAll). */
   mutable std::mutex db_mutex_;
   mutable std::mutex staged_mutex_;
-  Changes staged_;  ///< guarded by staged_mutex_
+  Changes staged_;             ///< guarded by staged_mutex_
+  uint64_t next_flow_id_ = 1;  ///< guarded by db_mutex_: as stored
   std::function<void()> before_commit_hook_;
 };
 

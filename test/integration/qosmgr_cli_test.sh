@@ -29,7 +29,7 @@ free_port() {
 port="$(free_port)"
 endpoint="tcp://127.0.0.1:$port"
 
-# The shipped example (the issue's two LANs and a WAN), on this test's own
+# The shipped example (two LANs and a WAN), on this test's own
 # endpoint, state file and metrics port; a long lease so none lapses mid-test.
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 sed -e "s|^listen = \"tcp://127.0.0.1:7700\"|listen = \"$endpoint\"|" \

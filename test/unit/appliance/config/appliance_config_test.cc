@@ -25,7 +25,7 @@ std::string errorOf(const std::string& body) {
   return r.ok() ? std::string() : r.error().message;
 }
 
-TEST(ApplianceConfig, TheIssueExampleLoads) {
+TEST(ApplianceConfig, TheExampleLoads) {
   auto r = parseApplianceConfig(R"(
 [eal]
 args = ["--no-huge", "-m", "512", "--no-pci", "--vdev=net_af_packet0,iface=gw-in", "--vdev=net_af_packet1,iface=gw-out"]
@@ -47,7 +47,7 @@ dport = 5004
 dscp = 46
 meter = { mode = "srtcm", cir = "1mbit", cbs = "16kB", ebs = "16kB", yellow = "pass", red = "drop" }
 )",
-                                "issue.toml");
+                                "two_lan.toml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->eal_args.size(), 6u);
   ASSERT_EQ(r->pairs.size(), 1u);

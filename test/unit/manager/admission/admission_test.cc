@@ -1,4 +1,4 @@
-// Unit tests for the admission engine over the example topology of the issue:
+// Unit tests for the admission engine over the example two-LAN topology:
 //
 //   lan-a (class-enabled) ── wan (class-enabled, SLA carrier-x) ── lan-b (no DiffServ)
 //

@@ -8,13 +8,13 @@
 
 #include <gtest/gtest.h>
 
-#include "test/fakes/issue_example_qosmgr.h"
+#include "test/fakes/two_lan_example.h"
 
 namespace qos::manager {
 namespace {
 
-// The example of the issue that introduced qosmgr, as it is written there.
-using test_data::kIssueExample;
+// The example two-LAN, one-WAN config.
+using test_data::kTwoLanExample;
 
 // Fourteen lines every refusal case starts with; a case's body starts on line 15.
 constexpr const char* kBase = R"([[network]]
@@ -44,11 +44,11 @@ std::string errorOf(const std::string& body) {
   return r.ok() ? std::string() : r.error().message;
 }
 
-TEST(ManagerConfig, TheIssueExampleLoads) {
-  auto r = parseManagerConfig(kIssueExample, "issue.toml");
+TEST(ManagerConfig, TheExampleLoads) {
+  auto r = parseManagerConfig(kTwoLanExample, "two_lan.toml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   const ManagerConfig& c = *r;
-  EXPECT_EQ(c.source_path, "issue.toml");
+  EXPECT_EQ(c.source_path, "two_lan.toml");
   EXPECT_EQ(c.listen, "tcp://127.0.0.1:7700");
   EXPECT_EQ(c.state_path, "/var/lib/qosmgr/state.db");
   EXPECT_EQ(c.lease_sec, 60u);
@@ -402,7 +402,7 @@ TEST(ManagerConfig, LoadsFromAFileAndNamesItInErrors) {
   const std::string path = ::testing::TempDir() + "manager_config_test.toml";
   {
     std::ofstream out(path);
-    out << kIssueExample;
+    out << kTwoLanExample;
   }
   auto good = loadManagerConfig(path);
   ASSERT_TRUE(good.ok()) << good.error().message;

@@ -234,6 +234,48 @@ TEST_F(ReservationStoreTest, UnreadableOldRowRefusesTheUpgradeAndChangesNothing)
   }
 }
 
+// Flow ids are never handed out twice: the highest ever staged is kept,
+// across reopening, even when its grant was deleted before any commit.
+TEST_F(ReservationStoreTest, FlowIdsAreNeverReusedAcrossRestarts) {
+  {
+    auto store = openOrDie();
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->nextFlowId(), 1U);
+    store->stagePut(makeGrant(7));
+    ASSERT_TRUE(store->commit().ok());
+    EXPECT_EQ(store->nextFlowId(), 8U);
+    store->stagePut(makeGrant(12));
+    store->stageDelete(12);  // granted and released within one batch
+    store->stageDelete(7);
+    ASSERT_TRUE(store->commit().ok());
+    EXPECT_TRUE(loadOrDie(*store).empty());
+    EXPECT_EQ(store->nextFlowId(), 13U);
+    store->stagePut(makeGrant(3));  // lower: does not lower it
+    ASSERT_TRUE(store->commit().ok());
+    EXPECT_EQ(store->nextFlowId(), 13U);
+  }
+  auto reopened = openOrDie();
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(reopened->nextFlowId(), 13U);
+}
+
+// A version 3 file had no record of released ids: it numbers on from its
+// highest stored flow, as it did.
+TEST_F(ReservationStoreTest, UpgradesSchemaVersion3) {
+  {
+    auto store = openOrDie();
+    ASSERT_NE(store, nullptr);
+    store->stagePut(makeGrant(41));
+    store->stagePut(makeGrant(5));
+    ASSERT_TRUE(store->commit().ok());
+  }
+  rawSql(path_, "DROP TABLE flow_ids; UPDATE schema_version SET version = 3;");
+  auto upgraded = openOrDie();
+  ASSERT_NE(upgraded, nullptr);
+  EXPECT_EQ(upgraded->nextFlowId(), 42U);
+  EXPECT_EQ(loadOrDie(*upgraded).size(), 2U);
+}
+
 TEST_F(ReservationStoreTest, PutReplacesAndDeleteRemoves) {
   auto store = openOrDie();
   ASSERT_NE(store, nullptr);

@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "test/fakes/issue_example_qosmgr.h"
+#include "test/fakes/two_lan_example.h"
 
 namespace qos::manager {
 namespace {
@@ -55,7 +55,7 @@ Path reversed(Path p) {
   return p;
 }
 
-using test_data::kIssueExample;
+using test_data::kTwoLanExample;
 
 TEST(Topology, LongestPrefixWinsOnAHandMadeConfig) {
   // Overlapping prefixes across networks are refused by validation, so this
@@ -100,7 +100,7 @@ TEST(Topology, DefaultRoutesAndDuplicatePrefixes) {
 }
 
 TEST(Topology, TheIssueExample) {
-  auto cfg = parseManagerConfig(kIssueExample, "issue.toml");
+  auto cfg = parseManagerConfig(kTwoLanExample, "two_lan.toml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().message;
   const Topology topo(*cfg);
   EXPECT_EQ(topo.networkOf(addr("198.18.1.10")), 0u);

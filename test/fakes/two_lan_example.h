@@ -1,11 +1,10 @@
-// The qosmgr config of the issue that introduced the manager, as it gives
-// it: two LANs and a WAN, an SLA on the WAN, voip and video.  Shared by the
-// tests that parse it.
+// The example two-LAN, one-WAN qosmgr config: an SLA on the WAN, voip and
+// video.  Shared by the tests that parse it.
 #pragma once
 
 namespace qos::manager::test_data {
 
-inline constexpr const char* kIssueExample = R"(
+inline constexpr const char* kTwoLanExample = R"(
 [manager]
 listen = "tcp://127.0.0.1:7700"      # ZeroMQ endpoint for hosts, appliances and qosctl
 state = "/var/lib/qosmgr/state.db"    # reservation store

@@ -1,0 +1,107 @@
+// The appliance's side of the sync alone: what a manager rule becomes, and
+// that rejections reach the manager exactly once even if a sync is lost.
+#include "appliance/control/sync_session.h"
+
+#include <gtest/gtest.h>
+
+namespace qos::appliance {
+namespace {
+
+using control::ApplianceRule;
+using control::Direction;
+
+ApplianceRule managerRule(uint64_t flow_id, uint16_t dport) {
+  ApplianceRule rule;
+  rule.flow_id = flow_id;
+  rule.flow.src = *parseIpAddress("198.18.1.10");
+  rule.flow.dst = *parseIpAddress("198.19.1.20");
+  rule.flow.protocol = 17;
+  rule.flow.dst_port = dport;
+  rule.dscp = 40;
+  rule.meter = {100'001, 10'000, 10'000};
+  return rule;
+}
+
+class RefusingTarget : public RuleTarget {
+public:
+  Result<void> apply(const RuleChanges& changes) override {
+    for (const OwnedRule& rule : changes.put) {
+      if (rule.rule.dst_port == 666) {
+        return makeError(ErrorCode::Invalid, "no");
+      }
+    }
+    Result<RulePlan> plan = book.plan(changes, 100);
+    if (!plan) {
+      return plan.error();
+    }
+    book.commit(*plan);
+    return {};
+  }
+  std::vector<RuleId> managerRules() const override {
+    std::vector<RuleId> ids;
+    book.forEach(RuleOrigin::Manager,
+                 [&ids](const RuleId& id, const FlowRule&) { ids.push_back(id); });
+    return ids;
+  }
+  RuleBook book;
+};
+
+TEST(SyncSessionTest, AManagerRuleIsAnSrtcmThatDropsRedAndPassesYellow) {
+  const FlowRule rule = flowRuleOf(managerRule(7, 5004));
+  EXPECT_EQ(rule.dscp, 40);
+  EXPECT_EQ(rule.dst_port, 5004);
+  ASSERT_TRUE(rule.meter.has_value());
+  EXPECT_EQ(rule.meter->mode, MeterMode::Srtcm);
+  EXPECT_EQ(rule.meter->cir_bytes_per_sec, 12'501u) << "100001 bit/s rounded up to whole bytes";
+  EXPECT_EQ(rule.meter->cbs_bytes, 10'000u);
+  EXPECT_EQ(rule.meter->red.kind, PacketAction::Kind::Drop);
+  EXPECT_EQ(rule.meter->yellow.kind, PacketAction::Kind::Pass);
+}
+
+TEST(SyncSessionTest, RejectionsGoOutOnceAndAgainIfTheSyncWasLost) {
+  SyncSession session("gw1", "i", "v", {});
+  RefusingTarget target;
+  control::SyncReply snapshot;
+  snapshot.epoch = "e";
+  snapshot.heartbeat_ms = 700;
+  snapshot.kind = control::SyncKind::Snapshot;
+  snapshot.snapshot_seq = 5;
+  snapshot.rules = {managerRule(1, 5004), managerRule(2, 666), managerRule(3, 5006)};
+  snapshot.last_page = true;
+  const std::string said = session.onReply(snapshot, target);
+  EXPECT_NE(said.find("1 rejected"), std::string::npos) << said;
+  EXPECT_EQ(target.book.count(RuleOrigin::Manager), 2u) << "the others went in";
+  EXPECT_EQ(session.applied(), 5u);
+  EXPECT_EQ(session.heartbeatMs(), 700u);
+
+  control::SyncRequest first = session.nextRequest({}, false);
+  EXPECT_EQ(first.epoch, "e");
+  EXPECT_EQ(first.applied, 5u);
+  ASSERT_EQ(first.rejected.size(), 1u);
+  EXPECT_EQ(first.rejected[0].flow_id, 2u);
+  session.onLost();
+  EXPECT_EQ(session.nextRequest({}, false).rejected.size(), 1u) << "sent again";
+  control::SyncReply heartbeat;
+  heartbeat.epoch = "e";
+  heartbeat.heartbeat_ms = 700;
+  heartbeat.to = 5;
+  session.onReply(heartbeat, target);
+  EXPECT_TRUE(session.nextRequest({}, false).rejected.empty()) << "and only once delivered";
+}
+
+TEST(SyncSessionTest, ChangesOfAnotherEpochAreNotApplied) {
+  SyncSession session("gw1", "i", "v", {});
+  RefusingTarget target;
+  control::SyncReply updates;
+  updates.epoch = "other";
+  updates.kind = control::SyncKind::Updates;
+  updates.to = 3;
+  updates.changes = {{1, control::ChangeOp::Add, managerRule(1, 5004)}};
+  session.onReply(updates, target);
+  EXPECT_EQ(target.book.count(RuleOrigin::Manager), 0u);
+  EXPECT_EQ(session.applied(), 0u);
+  EXPECT_EQ(session.nextRequest({}, false).epoch, "");
+}
+
+}  // namespace
+}  // namespace qos::appliance
