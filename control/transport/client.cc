@@ -106,7 +106,8 @@ RequestClient& RequestClient::operator=(RequestClient&& other) noexcept {
 
 Result<void> RequestClient::connect(const std::string& endpoint, int timeout_ms) {
   if (timeout_ms <= 0) {
-    return makeError("request timeout must be > 0 ms, got " + std::to_string(timeout_ms));
+    return makeError(ErrorCode::Invalid,
+                     "request timeout must be > 0 ms, got " + std::to_string(timeout_ms));
   }
   try {
     if (context_ == nullptr) {
@@ -120,7 +121,13 @@ Result<void> RequestClient::connect(const std::string& endpoint, int timeout_ms)
     socket->connect(endpoint);
     socket_ = std::move(socket);
   } catch (const zmq::error_t& e) {
-    return makeError("cannot connect to " + endpoint + ": " + e.what());
+    // zmq_connect() checks the endpoint and starts connecting in the
+    // background: it fails on the endpoint's text or transport, which will
+    // not change, or for want of a context (terminated, out of I/O threads).
+    const bool bad_endpoint =
+        e.num() == EINVAL || e.num() == EPROTONOSUPPORT || e.num() == ENOCOMPATPROTO;
+    return makeError(bad_endpoint ? ErrorCode::Invalid : ErrorCode::Unavailable,
+                     "cannot connect to " + endpoint + ": " + e.what());
   }
   endpoint_ = endpoint;
   timeout_ms_ = timeout_ms;
@@ -130,7 +137,7 @@ Result<void> RequestClient::connect(const std::string& endpoint, int timeout_ms)
 template <typename Accept>
 Result<Reply> RequestClient::exchange(const std::string& payload, Accept accept) {
   if (!socket_) {
-    return makeError("request client is not connected");
+    return makeError(ErrorCode::Invalid, "request client is not connected");
   }
   const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms_);
   try {
@@ -145,7 +152,8 @@ Result<Reply> RequestClient::exchange(const std::string& payload, Accept accept)
       return noReplyError("the request could not be sent: send queue full");
     }
     if (!socket_->send(zmq::buffer(payload), zmq::send_flags::dontwait)) {
-      return makeError("sending to " + endpoint_ + " failed after the first frame");
+      return makeError(ErrorCode::Unavailable,
+                       "sending to " + endpoint_ + " failed after the first frame");
     }
     while (pollUntil(*socket_, ZMQ_POLLIN, deadline)) {
       std::vector<zmq::message_t> frames = receiveFrames(*socket_);
@@ -154,7 +162,8 @@ Result<Reply> RequestClient::exchange(const std::string& payload, Accept accept)
       }
       Result<Reply> reply = decodeReply(frames[1].to_string_view());
       if (!reply) {
-        return makeError("undecodable reply from " + endpoint_ + ": " + reply.error().message);
+        return makeError(ErrorCode::Internal,
+                         "undecodable reply from " + endpoint_ + ": " + reply.error().message);
       }
       if (accept(*reply)) {
         return reply;
@@ -162,7 +171,7 @@ Result<Reply> RequestClient::exchange(const std::string& payload, Accept accept)
       // A late reply to an earlier call that timed out: drop it and keep waiting.
     }
   } catch (const zmq::error_t& e) {
-    return makeError("talking to " + endpoint_ + ": " + e.what());
+    return makeError(ErrorCode::Unavailable, "talking to " + endpoint_ + ": " + e.what());
   }
   return noReplyError("");
 }
@@ -174,8 +183,9 @@ Result<Reply> RequestClient::call(std::string type, nlohmann::json body) {
   request.body = std::move(body);
   const std::string payload = encodeRequest(request);
   if (payload.size() > kMaxMessageBytes) {
-    return makeError("request of " + std::to_string(payload.size()) +
-                     " bytes exceeds the limit of " + std::to_string(kMaxMessageBytes) + " bytes");
+    return makeError(ErrorCode::Invalid, "request of " + std::to_string(payload.size()) +
+                                             " bytes exceeds the limit of " +
+                                             std::to_string(kMaxMessageBytes) + " bytes");
   }
   return exchange(payload, [&request](const Reply& reply) { return reply.id == request.id; });
 }
@@ -199,7 +209,7 @@ Error RequestClient::noReplyError(std::string_view detail) const {
     message += detail;
     message += ")";
   }
-  return makeError(std::move(message));
+  return makeError(ErrorCode::Unavailable, std::move(message));
 }
 
 }  // namespace qos::control

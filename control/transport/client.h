@@ -50,6 +50,9 @@ public:
    * server that is not up yet is not an error here.  May be called again to
    * move to another endpoint (replies still pending on the old one are lost).
    * @param timeout_ms how long each call waits for its reply, in milliseconds (> 0)
+   * @return nothing, or an Error: @p timeout_ms <= 0 or an endpoint ZeroMQ
+   *         does not take (ErrorCode::Invalid); a ZeroMQ context that cannot
+   *         take a socket now (ErrorCode::Unavailable).
    */
   Result<void> connect(const std::string& endpoint, int timeout_ms);
 
@@ -57,9 +60,10 @@ public:
    * Sends {"v":1,"type":@p type,"id":<fresh id>,"body":@p body} and waits at most
    * timeout_ms for the reply with that id.  Denied and error replies are
    * replies: they come back as a value, with their status.
-   * @return the reply, or an Error: not connected, the request is larger than
-   *         kMaxMessageBytes, "no reply from ENDPOINT within N ms", a reply that
-   *         cannot be decoded, or a ZeroMQ failure.
+   * @return the reply, or an Error: not connected or the request is larger
+   *         than kMaxMessageBytes (ErrorCode::Invalid); "no reply from ENDPOINT
+   *         within N ms" or a ZeroMQ failure (ErrorCode::Unavailable); a reply
+   *         that cannot be decoded (ErrorCode::Internal).
    */
   Result<Reply> call(std::string type, nlohmann::json body);
 

@@ -29,10 +29,11 @@ using SteadyClock = std::chrono::steady_clock;
  *              answers the first (now stale) and then the second.
  *   Noise:     before each answer sends a frame without the empty delimiter
  *              and a reply with somebody else's id.
+ *   Garbage:   answers every request with a payload that is not a reply.
  */
 class TestServer {
 public:
-  enum class Mode { Echo, Silent, HoldFirst, Noise };
+  enum class Mode { Echo, Silent, HoldFirst, Noise, Garbage };
 
   TestServer(zmq::context_t& context, const std::string& endpoint, Mode mode)
       : socket_(context, zmq::socket_type::router), mode_(mode) {
@@ -84,6 +85,9 @@ private:
         case Mode::Noise:
           sendNoise(frames[0]);
           answer(frames);
+          break;
+        case Mode::Garbage:
+          send(frames[0], "this is not a reply");
           break;
         case Mode::HoldFirst:
           if (!held) {
@@ -176,6 +180,7 @@ void expectTimeout(RequestClient& client, int timeout_ms) {
   const Result<Reply> reply = client.call("provision", json{{"x", 1}});
   const auto elapsed = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - start);
   ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.error().code, ErrorCode::Unavailable) << "a timeout is worth retrying";
   const std::string expected =
       "no reply from " + client.endpoint() + " within " + std::to_string(timeout_ms) + " ms";
   EXPECT_EQ(reply.error().message.rfind(expected, 0), 0U) << reply.error().message;
@@ -220,6 +225,17 @@ TEST_F(ClientTest, ForeignRepliesAndMalformedFramesAreSkipped) {
   EXPECT_EQ(reply->body, json({{"n", 3}}));
 }
 
+TEST_F(ClientTest, UndecodableReplyIsAnInternalError) {
+  TestServer server(context_, "inproc://garbage", TestServer::Mode::Garbage);
+  RequestClient client(context_);
+  ASSERT_TRUE(client.connect(server.endpoint(), 2000).ok());
+  const Result<Reply> reply = client.call("stats", json::object());
+  ASSERT_FALSE(reply.ok());
+  EXPECT_EQ(reply.error().code, ErrorCode::Internal);
+  EXPECT_NE(reply.error().message.find("undecodable reply"), std::string::npos)
+      << reply.error().message;
+}
+
 TEST_F(ClientTest, CallRawDeliversGarbageAndReturnsTheErrorReply) {
   TestServer server(context_, "inproc://raw", TestServer::Mode::Echo);
   RequestClient client(context_);
@@ -251,10 +267,15 @@ TEST_F(ClientTest, RefusesMisuseWithoutThrowing) {
   const Result<Reply> reply = unconnected.call("stats", json::object());
   ASSERT_FALSE(reply.ok());
   EXPECT_NE(reply.error().message.find("not connected"), std::string::npos);
+  EXPECT_EQ(reply.error().code, ErrorCode::Invalid);
 
   RequestClient client(context_);
-  EXPECT_FALSE(client.connect("no-such-transport://x", 100).ok());
-  EXPECT_FALSE(client.connect("inproc://x", 0).ok());
+  const Result<void> bad_transport = client.connect("no-such-transport://x", 100);
+  ASSERT_FALSE(bad_transport.ok());
+  EXPECT_EQ(bad_transport.error().code, ErrorCode::Invalid);
+  const Result<void> no_timeout = client.connect("inproc://x", 0);
+  ASSERT_FALSE(no_timeout.ok());
+  EXPECT_EQ(no_timeout.error().code, ErrorCode::Invalid);
 
   TestServer server(context_, "inproc://big", TestServer::Mode::Echo);
   ASSERT_TRUE(client.connect(server.endpoint(), 1000).ok());
@@ -262,6 +283,7 @@ TEST_F(ClientTest, RefusesMisuseWithoutThrowing) {
       client.call("provision", json{{"blob", std::string(kMaxMessageBytes, 'x')}});
   ASSERT_FALSE(too_big.ok());
   EXPECT_NE(too_big.error().message.find("exceeds the limit"), std::string::npos);
+  EXPECT_EQ(too_big.error().code, ErrorCode::Invalid);
   EXPECT_EQ(server.requestsSeen(), 0);
 }
 
