@@ -8,8 +8,12 @@
 #include <utility>
 #include <vector>
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zmq.hpp>
 
 #include "control/protocol/envelope.h"
@@ -138,13 +142,35 @@ private:
   std::thread thread_;
 };
 
-/** A loopback TCP endpoint with nobody listening on it. */
-std::string unusedTcpEndpoint(zmq::context_t& context) {
-  zmq::socket_t probe(context, zmq::socket_type::router);
-  probe.set(zmq::sockopt::linger, 0);
-  probe.bind("tcp://127.0.0.1:*");
-  return probe.get(zmq::sockopt::last_endpoint);
-}
+/**
+ * A loopback TCP port that is bound but not listening, so that connections
+ * to it are refused for as long as the object lives, and nobody else can
+ * take the port.  (A ZeroMQ socket bound and closed to find a free port does
+ * not do: ZeroMQ closes its listener in the background, and a client that
+ * connects at once may still be accepted by it.)
+ */
+class RefusingPort {
+public:
+  RefusingPort() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    auto* generic = reinterpret_cast<sockaddr*>(&address);
+    EXPECT_EQ(bind(fd_, generic, length), 0);
+    EXPECT_EQ(getsockname(fd_, generic, &length), 0);
+    endpoint_ = "tcp://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+  }
+  ~RefusingPort() { close(fd_); }
+  RefusingPort(const RefusingPort&) = delete;
+  RefusingPort& operator=(const RefusingPort&) = delete;
+
+  const std::string& endpoint() const { return endpoint_; }
+
+private:
+  int fd_;
+  std::string endpoint_;
+};
 
 class ClientTest : public ::testing::Test {
 protected:
@@ -189,8 +215,9 @@ void expectTimeout(RequestClient& client, int timeout_ms) {
 }
 
 TEST_F(ClientTest, TimesOutWhenNoServerListens) {
+  const RefusingPort port;
   RequestClient client(context_);
-  ASSERT_TRUE(client.connect(unusedTcpEndpoint(context_), 200).ok());
+  ASSERT_TRUE(client.connect(port.endpoint(), 200).ok());
   expectTimeout(client, 200);
   expectTimeout(client, 200);  // And again: nothing got stuck in the socket.
 }
