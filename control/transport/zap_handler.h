@@ -18,10 +18,12 @@
 //
 // ORDER MATTERS.  libzmq 4.3.4 lets every CURVE client in when no ZAP handler
 // is bound in the context at the moment of the handshake, so start() the
-// handler BEFORE any CURVE server socket of that context binds.  As a second
-// line, a server should drop every message whose "User-Id" metadata
-// (zmq_msg_gets) is not one of its configured peer names: then a missing
-// handler lets nobody in instead of everybody.
+// handler BEFORE any CURVE server socket of that context binds, and destroy
+// it only AFTER they are closed: once it is gone, anybody gets in again.  As
+// a second line, a server should drop every message whose "User-Id"
+// metadata (zmq_msg_gets) is not one of its configured peer names: a client
+// let in without a handler has no User-Id, so a missing handler then lets
+// nobody in instead of everybody.
 //
 // Do not set ZMQ_ZAP_DOMAIN on NULL-mechanism sockets of the same context:
 // their clients would be sent here too, and refused.
@@ -73,7 +75,11 @@ public:
                                                    std::map<std::string, std::string> keys,
                                                    std::string domain);
 
-  /** Stops the thread and closes the socket; handshakes after this hang until they time out. */
+  /**
+   * Stops the thread and closes the socket.  CURVE servers still open in the
+   * context then leave new clients unanswered for a moment, until libzmq has
+   * reaped the socket, and let every client in after that: close them first.
+   */
   ~ZapHandler();
 
   ZapHandler(const ZapHandler&) = delete;
