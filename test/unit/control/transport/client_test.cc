@@ -17,6 +17,8 @@
 #include <zmq.hpp>
 
 #include "control/protocol/envelope.h"
+#include "control/transport/curve_keys.h"
+#include "control/transport/zap_handler.h"
 
 namespace qos::control {
 namespace {
@@ -39,9 +41,16 @@ class TestServer {
 public:
   enum class Mode { Echo, Silent, HoldFirst, Noise, Garbage };
 
-  TestServer(zmq::context_t& context, const std::string& endpoint, Mode mode)
+  /** With @p curve, a CURVE server in ZAP domain "qos" with that key pair. */
+  TestServer(zmq::context_t& context, const std::string& endpoint, Mode mode,
+             const CurveKeyPair* curve = nullptr)
       : socket_(context, zmq::socket_type::router), mode_(mode) {
     socket_.set(zmq::sockopt::linger, 0);
+    if (curve != nullptr) {
+      socket_.set(zmq::sockopt::curve_server, true);
+      socket_.set(zmq::sockopt::curve_secretkey, curve->secret_z85);
+      socket_.set(zmq::sockopt::zap_domain, "qos");
+    }
     socket_.bind(endpoint);
     endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
     // The socket moves to the server thread; thread creation is the barrier
@@ -206,7 +215,7 @@ void expectTimeout(RequestClient& client, int timeout_ms) {
   const Result<Reply> reply = client.call("provision", json{{"x", 1}});
   const auto elapsed = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - start);
   ASSERT_FALSE(reply.ok());
-  EXPECT_EQ(reply.error().code, ErrorCode::Unavailable) << "a timeout is worth retrying";
+  EXPECT_EQ(reply.error().code, ErrorCode::Unavailable) << reply.error().message;
   const std::string expected =
       "no reply from " + client.endpoint() + " within " + std::to_string(timeout_ms) + " ms";
   EXPECT_EQ(reply.error().message.rfind(expected, 0), 0U) << reply.error().message;
@@ -322,6 +331,172 @@ TEST_F(ClientTest, MovedClientKeepsWorking) {
   const Result<Reply> reply = moved.call("stats", json{{"k", "v"}});
   ASSERT_TRUE(reply.ok()) << reply.error().message;
   EXPECT_EQ(reply->body, json({{"k", "v"}}));
+}
+
+CurveKeyPair newKeys() {
+  Result<CurveKeyPair> pair = generateCurveKeyPair();
+  EXPECT_TRUE(pair.ok());
+  return pair ? *pair : CurveKeyPair{};
+}
+
+/**
+ * CURVE servers on the loopback whose ZAP handler knows alice's key only.
+ * The handler starts before any server binds, as it must.
+ */
+class CurveClientTest : public ClientTest {
+protected:
+  void SetUp() override {
+    Result<std::unique_ptr<ZapHandler>> handler =
+        ZapHandler::start(context_, {{alice_.public_z85, "alice"}}, "qos");
+    ASSERT_TRUE(handler.ok()) << handler.error().message;
+    handler_ = std::move(*handler);
+  }
+
+  CurveClientKeys keysOf(const CurveKeyPair& client) const {
+    return CurveClientKeys{client.public_z85, client.secret_z85, server_keys_.public_z85};
+  }
+
+  /** Calls once; @return the error, and how long the call took. */
+  static std::pair<Error, milliseconds> failingCall(RequestClient& client) {
+    const SteadyClock::time_point start = SteadyClock::now();
+    const Result<Reply> reply = client.call("stats", json::object());
+    const auto elapsed = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - start);
+    EXPECT_FALSE(reply.ok());
+    return {reply.ok() ? Error{} : reply.error(), elapsed};
+  }
+
+  static bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+  }
+
+  CurveKeyPair server_keys_ = newKeys();
+  CurveKeyPair alice_ = newKeys();
+  CurveKeyPair mallory_ = newKeys();
+  std::unique_ptr<ZapHandler> handler_;  ///< after context_, so it stops before the context goes
+};
+
+/** Timeout for calls that must fail well before it. */
+constexpr int kLongTimeoutMs = 5000;
+
+TEST_F(CurveClientTest, KnownKeyGetsReplies) {
+  TestServer server(context_, "tcp://127.0.0.1:*", TestServer::Mode::Echo, &server_keys_);
+  RequestClient client;  // Its own context: ZAP is the server's business.
+  const CurveClientKeys keys = keysOf(alice_);
+  ASSERT_TRUE(client.connect(server.endpoint(), kLongTimeoutMs, &keys).ok());
+  for (int i = 0; i < 5; ++i) {
+    const Result<Reply> reply = client.call("provision", json{{"n", i}});
+    ASSERT_TRUE(reply.ok()) << reply.error().message;
+    EXPECT_EQ(reply->body, json({{"n", i}}));
+  }
+  EXPECT_EQ(handler_->counts().accepted, 1U) << "one handshake for all calls";
+
+  RequestClient moved = std::move(client);
+  const Result<Reply> reply = moved.call("stats", json{{"k", "v"}});
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+}
+
+TEST_F(CurveClientTest, UnknownKeyIsUnauthorizedAtOnce) {
+  TestServer server(context_, "tcp://127.0.0.1:*", TestServer::Mode::Echo, &server_keys_);
+  RequestClient client(context_);
+  const CurveClientKeys keys = keysOf(mallory_);
+  ASSERT_TRUE(client.connect(server.endpoint(), kLongTimeoutMs, &keys).ok());
+  // Twice: the second call opens a new socket, since libzmq gave up the first.
+  for (int i = 0; i < 2; ++i) {
+    const auto [error, elapsed] = failingCall(client);
+    EXPECT_EQ(error.code, ErrorCode::Unauthorized) << error.message;
+    EXPECT_EQ(error.message,
+              "the server at " + server.endpoint() + " refused this key (ZAP status 400)");
+    EXPECT_LT(elapsed.count(), 1000) << "must not wait for the " << kLongTimeoutMs << " ms";
+  }
+  EXPECT_EQ(server.requestsSeen(), 0);
+  EXPECT_EQ(handler_->lastRefusedKey(), mallory_.public_z85);
+}
+
+TEST_F(CurveClientTest, RefusalBeforeTheFirstCallIsSeenByIt) {
+  TestServer server(context_, "tcp://127.0.0.1:*", TestServer::Mode::Echo, &server_keys_);
+  RequestClient client(context_);
+  const CurveClientKeys keys = keysOf(mallory_);
+  ASSERT_TRUE(client.connect(server.endpoint(), kLongTimeoutMs, &keys).ok());
+  // The handshake is refused before the call, and libzmq does not try again:
+  // only a monitor that was on from connect() can tell the call.
+  const SteadyClock::time_point give_up = SteadyClock::now() + milliseconds(kLongTimeoutMs);
+  while (handler_->counts().refused == 0 && SteadyClock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  ASSERT_EQ(handler_->counts().refused, 1U);
+  const auto [error, elapsed] = failingCall(client);
+  EXPECT_EQ(error.code, ErrorCode::Unauthorized) << error.message;
+  EXPECT_LT(elapsed.count(), 1000);
+}
+
+TEST_F(CurveClientTest, RefusedKeyWorksOnceTheServerKnowsIt) {
+  TestServer server(context_, "tcp://127.0.0.1:*", TestServer::Mode::Echo, &server_keys_);
+  RequestClient client(context_);
+  const CurveClientKeys keys = keysOf(mallory_);
+  ASSERT_TRUE(client.connect(server.endpoint(), kLongTimeoutMs, &keys).ok());
+  EXPECT_EQ(failingCall(client).first.code, ErrorCode::Unauthorized);
+
+  handler_->setKeys({{mallory_.public_z85, "mallory"}});
+  const Result<Reply> reply = client.call("stats", json{{"now", "known"}});
+  ASSERT_TRUE(reply.ok()) << reply.error().message;
+  EXPECT_EQ(reply->body, json({{"now", "known"}}));
+}
+
+TEST_F(CurveClientTest, WrongServerKeyIsUnauthorizedBeforeTheTimeout) {
+  TestServer server(context_, "tcp://127.0.0.1:*", TestServer::Mode::Echo, &server_keys_);
+  RequestClient client(context_);
+  CurveClientKeys keys = keysOf(alice_);
+  keys.server_public_z85 = mallory_.public_z85;  // Not the server's.
+  ASSERT_TRUE(client.connect(server.endpoint(), kLongTimeoutMs, &keys).ok());
+  const auto [error, elapsed] = failingCall(client);
+  EXPECT_EQ(error.code, ErrorCode::Unauthorized) << error.message;
+  EXPECT_TRUE(contains(error.message, "cannot authenticate the server at " + server.endpoint() +
+                                          ": wrong server public key?"))
+      << error.message;
+  EXPECT_LT(elapsed.count(), kLongTimeoutMs / 2);
+  EXPECT_EQ(server.requestsSeen(), 0);
+  EXPECT_EQ(handler_->counts().accepted, 0U) << "the handshake never got as far as ZAP";
+}
+
+TEST_F(CurveClientTest, ServerWithoutCurveIsUnauthorized) {
+  TestServer server(context_, "tcp://127.0.0.1:*", TestServer::Mode::Echo);
+  RequestClient client(context_);
+  const CurveClientKeys keys = keysOf(alice_);
+  ASSERT_TRUE(client.connect(server.endpoint(), kLongTimeoutMs, &keys).ok());
+  const auto [error, elapsed] = failingCall(client);
+  EXPECT_EQ(error.code, ErrorCode::Unauthorized) << error.message;
+  EXPECT_TRUE(contains(error.message, "does not use CURVE")) << error.message;
+  EXPECT_LT(elapsed.count(), 1000);
+  EXPECT_EQ(server.requestsSeen(), 0);
+}
+
+TEST_F(CurveClientTest, NoServerIsUnavailableAtTheDeadline) {
+  const RefusingPort port;
+  RequestClient client(context_);
+  const CurveClientKeys keys = keysOf(alice_);
+  ASSERT_TRUE(client.connect(port.endpoint(), 300, &keys).ok());
+  expectTimeout(client, 300);
+  expectTimeout(client, 300);
+}
+
+TEST_F(CurveClientTest, ConnectRefusesKeysThatAreNotKeys) {
+  RequestClient client(context_);
+  CurveClientKeys keys = keysOf(alice_);
+  keys.server_public_z85 = "too short";
+  Result<void> result = client.connect("tcp://127.0.0.1:1", 100, &keys);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::Invalid);
+  EXPECT_TRUE(contains(result.error().message, "server's CURVE public key"))
+      << result.error().message;
+
+  keys = keysOf(alice_);
+  keys.public_z85 = mallory_.public_z85;
+  result = client.connect("tcp://127.0.0.1:1", 100, &keys);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::Invalid);
+  EXPECT_TRUE(contains(result.error().message, "not the one of its secret key"))
+      << result.error().message;
+  EXPECT_FALSE(contains(result.error().message, alice_.secret_z85));
 }
 
 }  // namespace
