@@ -15,6 +15,7 @@
 #include <rte_version.h>
 
 #include "appliance/config/appliance_config.h"
+#include "appliance/control/control_agent.h"
 #include "appliance/runtime/appliance.h"
 #include "appliance/runtime/metrics.h"
 #include "control/common/daemon.h"
@@ -27,6 +28,9 @@ namespace {
 
 using qos::daemon::kExitOk;
 using qos::daemon::kExitRuntime;
+
+/** The control loop's turn: signals, reloads, RCU reclamation and the manager, every 20 ms. */
+constexpr int kControlTickMs = 20;
 
 void printSummary(const Appliance& app) {
   std::printf("qosgate: final counters\n");
@@ -155,14 +159,32 @@ int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal
                    std::to_string(config.policy.classes.size()) + " class rule(s)" +
                    (config.metrics.listen.empty() ? "" : ", metrics on " + config.metrics.listen));
 
+    std::unique_ptr<qos::appliance::ControlAgent> agent;
+    if (config.control) {
+      auto started = qos::appliance::ControlAgent::start(*config.control, **app);
+      if (!started) {
+        qos::log::error(started.error().message);
+        (*app)->stop();
+        (*app)->closePorts();
+        app->reset();
+        rte_eal_cleanup();
+        return kExitRuntime;
+      }
+      agent = std::move(*started);
+    }
     while (!qos::daemon::stopFlag().load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (agent) {
+        agent->poll(kControlTickMs);
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(kControlTickMs));
+      }
       if (qos::daemon::takeReload()) {
         reloadConfig(**app);
       }
       (*app)->housekeeping();
     }
     qos::log::info("stopping");
+    agent.reset();
     metrics.reset();
     (*app)->stop();
     printSummary(**app);
@@ -212,10 +234,22 @@ int runMain(int argc, char** argv) {
     std::cerr << "qosgate: error: " << config.error().message << "\n";
     return qos::daemon::kExitUsage;
   }
+  if (config->control) {
+    // Keys are read now, so a bad one is refused before EAL starts.
+    if (auto keys = qos::appliance::loadControlKeys(*config->control); !keys) {
+      std::cerr << "qosgate: error: " << path << ": " << keys.error().message << "\n";
+      return qos::daemon::kExitUsage;
+    }
+  }
   if (std::get<qos::daemon::Options>(parsed).check_config) {
     std::cout << path << ": OK: " << config->pairs.size() << " port pair(s), "
               << config->flows.size() << " flow(s), " << config->policy.classes.size()
-              << " class rule(s)\n";
+              << " class rule(s)"
+              << (config->control
+                      ? ", manager " + config->control->manager + " as " + config->control->name +
+                            (config->control->secret_key_path.empty() ? "" : " (CURVE)")
+                      : std::string())
+              << "\n";
     return kExitOk;
   }
   return run(*config, eal_extra, argv[0]);

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <variant>
@@ -18,6 +20,7 @@
 
 #include "control/common/daemon.h"
 #include "control/common/log.h"
+#include "control/transport/zap_handler.h"
 #include "manager/admission/admission.h"
 #include "manager/config/manager_config.h"
 #include "manager/service/config_reload.h"
@@ -67,6 +70,15 @@ qos::Result<void> restore(mgr::ReservationStore& store, mgr::AdmissionEngine& en
   return {};
 }
 
+/** The keys the ZAP handler lets in, each with the peer name it authenticates as. */
+std::map<std::string, std::string> zapKeys(const mgr::SecurityConfig& security) {
+  std::map<std::string, std::string> keys;
+  for (const mgr::PeerConfig& peer : security.peers) {
+    keys.emplace(peer.public_key_z85, peer.name);
+  }
+  return keys;
+}
+
 }  // namespace
 
 int runMain(int argc, char** argv) {
@@ -94,7 +106,12 @@ int runMain(int argc, char** argv) {
   if (std::get<qos::daemon::Options>(parsed).check_config) {
     std::cout << path << ": OK: " << config->networks.size() << " network(s), "
               << config->links.size() << " link(s), " << config->slas.size() << " SLA(s), "
-              << config->applications.size() << " application(s)\n";
+              << config->applications.size() << " application(s), " << config->appliances.size()
+              << " appliance(s), "
+              << (config->security.curve
+                      ? "CURVE with " + std::to_string(config->security.peers.size()) + " peer(s)"
+                      : std::string("no CURVE (local only)"))
+              << "\n";
     return qos::daemon::kExitOk;
   }
   qos::daemon::installSignals();
@@ -128,7 +145,26 @@ int runMain(int argc, char** argv) {
     qos::log::error(metrics.error().message);
     return qos::daemon::kExitRuntime;
   }
-  mgr::RequestServer server(configs.config(), engine, store->get(), metrics->get());
+  // Declared in this order so that they go in the reverse: the server's
+  // socket closes before the ZAP handler stops (a CURVE server without one
+  // would let any key in), and the handler before the context it runs on.
+  zmq::context_t context(1);
+  std::unique_ptr<qos::control::ZapHandler> zap;
+  if (config->security.curve) {
+    auto started = qos::control::ZapHandler::start(context, zapKeys(config->security),
+                                                   std::string(mgr::RequestServer::kZapDomain));
+    if (!started) {
+      qos::log::error("cannot start the ZAP handler, so no key could be checked: " +
+                      started.error().message);
+      return qos::daemon::kExitRuntime;
+    }
+    zap = std::move(*started);
+  } else {
+    qos::log::warning("[security] mode \"none\": every peer that reaches " + config->listen +
+                      " may do everything (it is on this machine only)");
+  }
+  mgr::RequestServer server(configs.config(), engine, store->get(), metrics->get(),
+                            mgr::systemClockMs, &context);
   if (auto r = server.bind(); !r) {
     qos::log::error(r.error().message);
     return qos::daemon::kExitRuntime;
@@ -138,10 +174,13 @@ int runMain(int argc, char** argv) {
                  (config->state_path.empty() ? std::string("in memory") : config->state_path) +
                  (config->metrics_listen.empty() ? "" : ", metrics on " + config->metrics_listen) +
                  ")");
-  std::thread reload_watch([&configs, &engine, &server] {
+  std::thread reload_watch([&configs, &engine, &server, &zap] {
     while (!qos::daemon::stopFlag().load()) {
       if (qos::daemon::takeReload()) {
         if (qos::Result<std::string> r = configs.reload(engine, &server); r) {
+          if (zap) {
+            zap->setKeys(zapKeys(configs.config().security));
+          }
           qos::log::info("SIGHUP: " + *r);
         } else {
           qos::log::error("SIGHUP: " + r.error().message);

@@ -1,11 +1,14 @@
 #include "appliance/config/appliance_config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <optional>
 #include <set>
 #include <tuple>
 
 #include "appliance/config/flow_rule_check.h"
 #include "control/common/ip_protocol.h"
+#include "control/config/endpoint.h"
 #include "control/config/toml_support.h"
 
 namespace qos::appliance {
@@ -201,6 +204,60 @@ void readClass(Section& c, ApplianceConfig& cfg) {
   cfg.policy.classes.push_back(rule);
 }
 
+// A name as the manager's config allows it: letters, digits, '-' and '_'.
+bool isPlainName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+  });
+}
+
+// A Z85 CURVE key as text: 40 characters of the Z85 alphabet.
+bool looksLikeZ85Key(std::string_view text) {
+  constexpr std::string_view kZ85 =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  return text.size() == 40 && text.find_first_not_of(kZ85) == std::string_view::npos;
+}
+
+void readControl(Section& c, ApplianceConfig& cfg) {
+  ControlConfig control;
+  control.manager = c.getString("manager", Need::Required).value_or("");
+  control.name = c.getString("name", Need::Required).value_or("");
+  const auto secret = c.getString("secret_key");
+  const auto manager_key = c.getString("manager_public_key");
+  c.rejectUnknownKeys();
+  if (c.reader().failed()) {
+    return;
+  }
+  if (auto problem = config::checkZmqEndpoint(control.manager)) {
+    c.failAt("manager", *problem);
+    return;
+  }
+  if (!isPlainName(control.name)) {
+    c.failAt("name", "invalid name '" + control.name +
+                         "': names are letters, digits, '-' and '_', as in the manager's "
+                         "[[appliance]]");
+    return;
+  }
+  if (secret.has_value() != manager_key.has_value()) {
+    c.failAt(secret ? "secret_key" : "manager_public_key",
+             "CURVE needs both secret_key (this appliance's) and manager_public_key");
+    return;
+  }
+  if (!secret && !config::isLocalEndpoint(control.manager)) {
+    c.failAt("manager", "the manager at " + control.manager +
+                            " is not on this machine: set secret_key and manager_public_key "
+                            "(CURVE), which only a loopback or ipc manager may go without");
+    return;
+  }
+  if (secret) {
+    control.secret_key_path = config::pathFromConfig(cfg.source_path, *secret);
+    control.manager_public_key = looksLikeZ85Key(*manager_key)
+                                     ? *manager_key
+                                     : config::pathFromConfig(cfg.source_path, *manager_key);
+  }
+  cfg.control = std::move(control);
+}
+
 Result<ApplianceConfig> readConfig(const toml::table& root, const std::string& path) {
   ConfigReader reader;
   Section top(reader, root, "");
@@ -302,6 +359,10 @@ Result<ApplianceConfig> readConfig(const toml::table& root, const std::string& p
   if (!reader.failed() && cfg.flows.size() > cfg.dataplane.max_flows) {
     top.fail("dataplane.max_flows (" + std::to_string(cfg.dataplane.max_flows) +
              ") is smaller than the " + std::to_string(cfg.flows.size()) + " [[flow]] rules");
+  }
+
+  if (auto control = top.getTable("control")) {
+    readControl(*control, cfg);
   }
 
   if (auto metrics = top.getTable("metrics")) {

@@ -116,6 +116,16 @@ struct MetricsConfig {
   std::string listen;  ///< "127.0.0.1:9400"; empty: no metrics endpoint
 };
 
+/** The link to the manager ([control]); absent: the appliance runs from its file alone. */
+struct ControlConfig {
+  std::string manager;  ///< the manager's ZeroMQ endpoint, "tcp://HOST:PORT"
+  std::string name;     ///< this appliance's [[appliance]] name at the manager
+  /** This appliance's CURVE secret key file (resolved); empty: no CURVE, local manager only. */
+  std::string secret_key_path;
+  /** The manager's public key: its Z85 text, or a file holding it (resolved). */
+  std::string manager_public_key;
+};
+
 struct ApplianceConfig {
   std::string source_path;  ///< the file it came from, for reloads and messages
   std::vector<std::string> eal_args;
@@ -124,6 +134,7 @@ struct ApplianceConfig {
   std::vector<FlowRule> flows;
   DataplaneConfig dataplane;
   MetricsConfig metrics;
+  std::optional<ControlConfig> control;
 };
 
 /** Loads and validates a config file.  Errors are "FILE:LINE:COLUMN: key: message". */

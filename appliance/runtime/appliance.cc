@@ -347,6 +347,14 @@ Result<ReloadSummary> Appliance::reload(const ApplianceConfig& next) {
   if (next.metrics.listen != config_.metrics.listen) {
     summary.needs_restart.emplace_back("metrics.listen");
   }
+  const auto controlOf = [](const ApplianceConfig& c) {
+    return c.control ? c.control->manager + "|" + c.control->name + "|" +
+                           c.control->secret_key_path + "|" + c.control->manager_public_key
+                     : std::string();
+  };
+  if (controlOf(next) != controlOf(config_)) {
+    summary.needs_restart.emplace_back("control");
+  }
   config_.flows = next.flows;
   config_.policy = next.policy;
   return summary;

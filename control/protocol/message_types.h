@@ -74,7 +74,9 @@ struct MessageTypeInfo {
 /**
  * The message types, in the order metrics and errors list them.  What a
  * host may do with a flow is also limited to its own flows (the manager
- * checks the flow's client); an appliance may only sync as itself.
+ * checks the flow's client).  A sync is an appliance's, and with CURVE the
+ * manager checks that the key's name is the appliance's: an admin key may
+ * not sync as an appliance either (without CURVE every peer is an admin).
  */
 inline constexpr std::array<MessageTypeInfo, 9> kMessageTypes = {{
     {MessageType::Provision, "provision", roleBit(Role::Host) | roleBit(Role::Admin)},
@@ -85,7 +87,7 @@ inline constexpr std::array<MessageTypeInfo, 9> kMessageTypes = {{
     {MessageType::Appliances, "appliances", roleBit(Role::Admin)},
     {MessageType::Stats, "stats", roleBit(Role::Admin)},
     {MessageType::Ping, "ping", kAnyRole},
-    {MessageType::Sync, "sync", roleBit(Role::Appliance)},
+    {MessageType::Sync, "sync", roleBit(Role::Appliance) | roleBit(Role::Admin)},
 }};
 
 constexpr const MessageTypeInfo& messageTypeInfo(MessageType type) {

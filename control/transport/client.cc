@@ -14,6 +14,7 @@
 
 #include <unistd.h>
 
+#include "control/common/random_id.h"
 #include "control/transport/curve_keys.h"
 
 namespace qos::control {
@@ -79,25 +80,6 @@ void closeSockets(std::unique_ptr<zmq::socket_t>& socket,
   socket.reset();
 }
 
-/**
- * 64 random bits as 16 hex digits.  std::random_device may throw when the
- * system has no entropy source; then the clock and pid have to do, since the
- * prefix only has to differ between clients, not be secret.
- */
-std::string randomIdPrefix() {
-  uint64_t bits = 0;
-  try {
-    std::random_device device;
-    bits = (static_cast<uint64_t>(device()) << 32) ^ device();
-  } catch (const std::exception&) {
-    bits = static_cast<uint64_t>(Clock::now().time_since_epoch().count()) ^
-           (static_cast<uint64_t>(getpid()) << 40);
-  }
-  std::array<char, 17> hex{};
-  std::snprintf(hex.data(), hex.size(), "%016llx", static_cast<unsigned long long>(bits));
-  return std::string(hex.data(), 16);
-}
-
 /** Receives every frame of one message without waiting; empty if none was there. */
 std::vector<zmq::message_t> receiveFrames(zmq::socket_t& socket) {
   std::vector<zmq::message_t> frames;
@@ -117,10 +99,10 @@ std::vector<zmq::message_t> receiveFrames(zmq::socket_t& socket) {
 
 }  // namespace
 
-RequestClient::RequestClient() : id_prefix_(randomIdPrefix()) {}
+RequestClient::RequestClient() : id_prefix_(randomHexId()) {}
 
 RequestClient::RequestClient(zmq::context_t& context)
-    : context_(&context), id_prefix_(randomIdPrefix()) {}
+    : context_(&context), id_prefix_(randomHexId()) {}
 
 RequestClient::~RequestClient() { closeSocket(); }
 
@@ -198,8 +180,11 @@ Result<void> RequestClient::openSocket(const std::string& endpoint, const CurveC
       socket->set(zmq::sockopt::curve_serverkey, curve->server_public_z85);
       socket->set(zmq::sockopt::curve_publickey, curve->public_z85);
       socket->set(zmq::sockopt::curve_secretkey, curve->secret_z85);
+    }
+    {
       // The monitor is on before the DEALER connects, so the first
       // handshake is seen too: after a refusal libzmq does not try again.
+      // Without CURVE it still tells a server that requires it at once.
       const std::string monitor_endpoint = monitorEndpoint(id_prefix_);
       if (zmq_socket_monitor(socket->handle(), monitor_endpoint.c_str(), kHandshakeEvents) != 0) {
         const int err = zmq_errno();
@@ -301,12 +286,12 @@ Result<Reply> RequestClient::exchange(const std::string& payload, Accept accept)
 }
 
 Result<bool> RequestClient::waitFor(short events, TimePoint deadline) {
+  // Polls at least once, so that a deadline of now asks without waiting.
   while (true) {
     const Clock::time_point now = Clock::now();
-    if (now >= deadline) {
-      return false;
-    }
-    const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    const auto remaining = now >= deadline
+                               ? std::chrono::milliseconds(0)
+                               : std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
     std::array<zmq::pollitem_t, 2> items{{
         {socket_->handle(), 0, events, 0},
         {monitor_ ? monitor_->handle() : nullptr, 0, ZMQ_POLLIN, 0},
@@ -332,6 +317,9 @@ Result<bool> RequestClient::waitFor(short events, TimePoint deadline) {
         reopen_ = true;
         return *std::move(refused);
       }
+    }
+    if (Clock::now() >= deadline) {
+      return false;
     }
   }
 }
@@ -379,8 +367,12 @@ std::optional<Error> RequestClient::readHandshakeEvents() {
         break;
       case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
         if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
-          refused = makeError(ErrorCode::Unauthorized, "cannot authenticate the server at " +
-                                                           endpoint_ + ": it does not use CURVE");
+          refused = makeError(
+              ErrorCode::Unauthorized,
+              curve_ ? "cannot authenticate the server at " + endpoint_ + ": it does not use CURVE"
+                     : "the server at " + endpoint_ +
+                           " requires CURVE: give this client its key and the "
+                           "server's public key");
         } else {
           std::array<char, 16> code{};
           std::snprintf(code.data(), code.size(), "0x%08x", static_cast<unsigned>(value));
@@ -391,7 +383,7 @@ std::optional<Error> RequestClient::readHandshakeEvents() {
         }
         break;
       case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-        if (++silent_handshake_failures_ >= kSilentFailuresToGiveUp) {
+        if (curve_ && ++silent_handshake_failures_ >= kSilentFailuresToGiveUp) {
           refused = makeError(ErrorCode::Unauthorized,
                               "cannot authenticate the server at " + endpoint_ +
                                   ": wrong server public key? (it closed the handshake " +
@@ -406,17 +398,97 @@ std::optional<Error> RequestClient::readHandshakeEvents() {
 }
 
 Result<Reply> RequestClient::call(std::string type, nlohmann::json body) {
+  return callEncoded(std::move(type),
+                     body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+Result<std::string> RequestClient::encodeNew(std::string type, std::string body_json,
+                                             std::string& id) {
   Request request;
   request.type = std::move(type);
   request.id = id_prefix_ + "-" + std::to_string(next_seq_++);
-  request.body = std::move(body);
-  const std::string payload = encodeRequest(request);
+  request.body_json = std::move(body_json);
+  std::string payload = encodeRequest(request);
   if (payload.size() > kMaxMessageBytes) {
     return makeError(ErrorCode::Invalid, "request of " + std::to_string(payload.size()) +
                                              " bytes exceeds the limit of " +
                                              std::to_string(kMaxMessageBytes) + " bytes");
   }
-  return exchange(payload, [&request](const Reply& reply) { return reply.id == request.id; });
+  id = std::move(request.id);
+  return payload;
+}
+
+Result<Reply> RequestClient::callEncoded(std::string type, std::string body_json) {
+  std::string id;
+  Result<std::string> payload = encodeNew(std::move(type), std::move(body_json), id);
+  if (!payload) {
+    return payload.error();
+  }
+  return exchange(*payload, [&id](const Reply& reply) { return reply.id == id; });
+}
+
+Result<std::string> RequestClient::send(std::string type, std::string body_json) {
+  if (reopen_ || !socket_) {
+    if (endpoint_.empty()) {
+      return makeError(ErrorCode::Invalid, "request client is not connected");
+    }
+    if (Result<void> opened = openSocket(endpoint_, curve_ ? &*curve_ : nullptr); !opened) {
+      return opened.error();
+    }
+  }
+  std::string id;
+  Result<std::string> payload = encodeNew(std::move(type), std::move(body_json), id);
+  if (!payload) {
+    return payload.error();
+  }
+  try {
+    Result<bool> writable = waitFor(ZMQ_POLLOUT, Clock::now());
+    if (!writable) {
+      return writable.error();
+    }
+    if (!*writable) {
+      return makeError(ErrorCode::Unavailable, "no connection to " + endpoint_ + " yet");
+    }
+    if (!socket_->send(zmq::message_t(), zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
+        !socket_->send(zmq::buffer(*payload), zmq::send_flags::dontwait)) {
+      return makeError(ErrorCode::Unavailable, "sending to " + endpoint_ + " failed");
+    }
+  } catch (const zmq::error_t& e) {
+    return makeError(ErrorCode::Unavailable, "talking to " + endpoint_ + ": " + e.what());
+  }
+  return id;
+}
+
+Result<std::optional<Reply>> RequestClient::receive(const std::string& id, int wait_ms) {
+  if (!socket_ || reopen_) {
+    return std::optional<Reply>();
+  }
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
+  try {
+    while (true) {
+      Result<bool> readable = waitFor(ZMQ_POLLIN, deadline);
+      if (!readable) {
+        return readable.error();
+      }
+      if (!*readable) {
+        return std::optional<Reply>();
+      }
+      std::vector<zmq::message_t> frames = receiveFrames(*socket_);
+      if (frames.size() != 2 || frames[0].size() != 0) {
+        continue;
+      }
+      Result<Reply> reply = decodeReply(frames[1].to_string_view());
+      if (!reply) {
+        return makeError(ErrorCode::Internal,
+                         "undecodable reply from " + endpoint_ + ": " + reply.error().message);
+      }
+      if (reply->id == id) {
+        return std::optional<Reply>(std::move(*reply));
+      }
+    }
+  } catch (const zmq::error_t& e) {
+    return makeError(ErrorCode::Unavailable, "talking to " + endpoint_ + ": " + e.what());
+  }
 }
 
 Result<Reply> RequestClient::callRaw(const std::string& payload) {

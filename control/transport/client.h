@@ -101,11 +101,37 @@ public:
    */
   Result<Reply> call(std::string type, nlohmann::json body);
 
+  /** call() with a body already encoded as a JSON object (fields.h encodeObject()). */
+  Result<Reply> callEncoded(std::string type, std::string body_json);
+
   /**
    * Sends @p payload as it is (tests send garbage with it) and returns the
    * first reply within timeout_ms that is not a late reply to an earlier call().
    */
   Result<Reply> callRaw(const std::string& payload);
+
+  // Without blocking, for a caller with its own loop (qosgate's control
+  // thread, which long-polls the manager and must stay responsive) --------
+
+  /**
+   * Sends a request if the connection can take it now, without waiting.
+   * @return its id, for receive(); or an Error: no connection (yet)
+   *         (ErrorCode::Unavailable: try again later), a refused handshake
+   *         (ErrorCode::Unauthorized), too large (ErrorCode::Invalid)
+   */
+  Result<std::string> send(std::string type, std::string body_json);
+  /**
+   * Waits at most @p wait_ms for the reply to the request @p id; replies to
+   * other ids are dropped.  @return the reply, nullopt if none came yet, or
+   * the Error of a refused handshake or an undecodable reply.
+   */
+  Result<std::optional<Reply>> receive(const std::string& id, int wait_ms);
+  /**
+   * Gives up on what is in flight: the next send() opens a new connection
+   * (a peer that went away and came back is reached anew, with no stale
+   * queue in between).
+   */
+  void reset() { reopen_ = true; }
 
   const std::string& endpoint() const { return endpoint_; }
   int timeoutMs() const { return timeout_ms_; }
@@ -131,6 +157,8 @@ private:
   Result<bool> waitFor(short events, TimePoint deadline);
   /** Reads the monitor's queued events; @return the Error if the handshake is now refused. */
   std::optional<Error> readHandshakeEvents();
+  /** A new request's payload, with a fresh id (into @p id); Invalid if too large. */
+  Result<std::string> encodeNew(std::string type, std::string body_json, std::string& id);
   /** Whether @p id is one this client generated before the current call. */
   bool isOwnEarlierId(const std::string& id) const;
   Error noReplyError(std::string_view detail) const;

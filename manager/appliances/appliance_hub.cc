@@ -1,12 +1,9 @@
 #include "manager/appliances/appliance_hub.h"
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
-#include <exception>
-#include <random>
 
 #include "control/common/log.h"
+#include "control/common/random_id.h"
 
 namespace qos::manager {
 namespace {
@@ -23,25 +20,12 @@ constexpr uint64_t kDownAfterHeartbeats = 3;
 /** How often idle flows are looked for, at most. */
 constexpr uint64_t kIdleCheckIntervalMs = 1000;
 
-std::string randomEpoch() {
-  uint64_t bits = 0;
-  try {
-    std::random_device device;
-    bits = (static_cast<uint64_t>(device()) << 32) ^ device();
-  } catch (const std::exception&) {
-    bits = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
-  }
-  std::array<char, 17> hex{};
-  std::snprintf(hex.data(), hex.size(), "%016llx", static_cast<unsigned long long>(bits));
-  return std::string(hex.data(), 16);
-}
-
 uint64_t passedBytes(const control::RuleCounters& c) { return c.green_bytes + c.yellow_bytes; }
 
 }  // namespace
 
 ApplianceHub::ApplianceHub(const ManagerConfig& config, Limits limits)
-    : config_(&config), limits_(limits), epoch_(randomEpoch()), planner_(config) {
+    : config_(&config), limits_(limits), epoch_(randomHexId()), planner_(config) {
   buildFeeds(config);
 }
 

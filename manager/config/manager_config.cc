@@ -10,7 +10,9 @@
 
 #include "control/common/ip_protocol.h"
 #include "control/common/units.h"
+#include "control/config/endpoint.h"
 #include "control/config/toml_support.h"
+#include "control/transport/curve_keys.h"
 
 namespace qos::manager {
 namespace {
@@ -162,30 +164,7 @@ std::optional<uint64_t> readDurationMs(Section& s, std::string_view key, uint64_
   return *ms;
 }
 
-// ZeroMQ endpoints qosmgr can bind: tcp://HOST:PORT, ipc://PATH, inproc://NAME.
-std::optional<std::string> checkZmqEndpoint(std::string_view endpoint) {
-  constexpr std::array<std::string_view, 3> kSchemes = {"tcp://", "ipc://", "inproc://"};
-  const auto* scheme = std::find_if(kSchemes.begin(), kSchemes.end(),
-                                    [&](std::string_view s) { return endpoint.starts_with(s); });
-  if (scheme == kSchemes.end()) {
-    return "'" + std::string(endpoint) +
-           "' is not a ZeroMQ endpoint: expected tcp://HOST:PORT, ipc://PATH or inproc://NAME";
-  }
-  const std::string_view rest = endpoint.substr(scheme->size());
-  if (rest.empty()) {
-    return "'" + std::string(endpoint) + "' names no address after " + std::string(*scheme);
-  }
-  if (*scheme == "tcp://") {
-    const size_t colon = rest.rfind(':');
-    unsigned port = 0;
-    if (colon == std::string_view::npos || colon == 0 ||
-        (rest.substr(colon + 1) != "*" &&
-         (!parseUnsigned(rest.substr(colon + 1), port) || port > 65535))) {
-      return "'" + std::string(endpoint) + "': expected tcp://HOST:PORT (PORT 0..65535 or *)";
-    }
-  }
-  return std::nullopt;
-}
+using config::checkZmqEndpoint;
 
 // The Prometheus endpoint: "HOST:PORT", as the exposer takes it.
 std::optional<std::string> checkHostPort(std::string_view listen) {
@@ -343,6 +322,17 @@ public:
     std::vector<Section> appliances = top_.getTableArray("appliance");
     for (size_t i = 0; i < appliances.size(); ++i) {
       readAppliance(appliances[i], i);
+    }
+    std::optional<Section> security = top_.getTable("security");
+    if (security) {
+      readSecurity(*security);
+    }
+    std::vector<Section> peers = top_.getTableArray("peer");
+    for (size_t i = 0; i < peers.size(); ++i) {
+      readPeer(peers[i], i);
+    }
+    if (!reader_.failed()) {
+      checkSecurity(security ? &*security : nullptr, peers);
     }
     top_.rejectUnknownKeys();
     if (reader_.failed()) {
@@ -585,6 +575,103 @@ private:
     cfg_.appliances.push_back(std::move(site));
   }
 
+  void readSecurity(Section& s) {
+    const auto mode = s.getString("mode", Need::Required);
+    const auto secret = s.getString("secret_key");
+    s.rejectUnknownKeys();
+    if (!mode) {
+      return;
+    }
+    if (*mode == "none") {
+      if (secret) {
+        s.failAt("secret_key", "mode \"none\" uses no key: remove it, or set mode = \"curve\"");
+      }
+      return;
+    }
+    if (*mode != "curve") {
+      s.failAt("mode", "expected \"curve\" or \"none\"");
+      return;
+    }
+    cfg_.security.curve = true;
+    if (!secret) {
+      s.failAt("mode",
+               "mode \"curve\" needs secret_key (the manager's key file; `qosctl "
+               "keygen qosmgr` makes one)");
+      return;
+    }
+    cfg_.security.secret_key_path = config::pathFromConfig(cfg_.source_path, *secret);
+    Result<control::CurveKeyPair> keys = control::loadCurveSecretKey(cfg_.security.secret_key_path);
+    if (!keys) {
+      s.failAt("secret_key", keys.error().message);
+      return;
+    }
+    cfg_.security.secret_z85 = keys->secret_z85;
+    cfg_.security.public_z85 = keys->public_z85;
+  }
+
+  void readPeer(Section& p, size_t index) {
+    PeerConfig peer;
+    peer.name = readName(p, peer_index_, index, "peer").value_or("");
+    const auto role = p.getString("role", Need::Required);
+    const auto key = p.getString("public_key", Need::Required);
+    p.rejectUnknownKeys();
+    if (reader_.failed()) {
+      return;
+    }
+    const std::optional<control::Role> parsed_role = control::roleFromName(*role);
+    if (!parsed_role) {
+      p.failAt("role", "expected \"appliance\", \"host\" or \"admin\"");
+      return;
+    }
+    peer.role = *parsed_role;
+    if (peer.role == control::Role::Appliance && appliance_index_.count(peer.name) == 0) {
+      p.failAt("name",
+               "an appliance's peer name is its [[appliance]] name, and there is no "
+               "[[appliance]] named '" +
+                   peer.name + "'");
+      return;
+    }
+    const bool inline_key =
+        key->size() == control::kCurveKeyZ85Chars && control::decodeZ85Key(*key).ok();
+    Result<std::string> z85 = control::loadCurvePublicKey(
+        inline_key ? *key : config::pathFromConfig(cfg_.source_path, *key));
+    if (!z85) {
+      p.failAt("public_key", z85.error().message);
+      return;
+    }
+    if (const auto [it, inserted] = key_index_.emplace(*z85, index); !inserted) {
+      p.failAt("public_key", "the same key as peer[" + std::to_string(it->second) +
+                                 "]: each peer has its own key");
+      return;
+    }
+    peer.public_key_z85 = std::move(*z85);
+    cfg_.security.role_by_name.emplace(peer.name, peer.role);
+    cfg_.security.peers.push_back(std::move(peer));
+  }
+
+  void checkSecurity(Section* security, std::vector<Section>& peers) {
+    if (cfg_.security.curve) {
+      if (cfg_.security.peers.empty()) {
+        security->fail("mode \"curve\" lets in only the keys of [[peer]]s, and there is none");
+      }
+      return;
+    }
+    if (!peers.empty()) {
+      peers[0].fail("[[peer]] keys need [security] mode = \"curve\"");
+      return;
+    }
+    if (!config::isLocalEndpoint(cfg_.listen)) {
+      const std::string why = "listening on " + cfg_.listen +
+                              " without CURVE would let anyone who reaches it release any flow: "
+                              "set [security] mode = \"curve\" (or listen on loopback or ipc)";
+      if (security != nullptr) {
+        security->failAt("mode", why);
+      } else {
+        top_.fail(why);
+      }
+    }
+  }
+
   void readSla(Section& s, size_t index) {
     SlaConfig sla;
     sla.name = readName(s, sla_index_, index, "sla").value_or("");
@@ -700,6 +787,8 @@ private:
   std::map<std::string, size_t> network_index_;             ///< network name -> index
   std::map<std::string, size_t> sla_index_;                 ///< SLA name -> index
   std::map<std::string, size_t> appliance_index_;           ///< appliance name -> index
+  std::map<std::string, size_t> peer_index_;                ///< peer name -> index
+  std::map<std::string, size_t> key_index_;                 ///< peer public key -> index
   std::map<std::string, size_t> application_index_;         ///< application name -> index
   std::map<std::pair<size_t, size_t>, size_t> link_index_;  ///< (lower, higher) network -> link
   std::set<std::string> known_classes_;  ///< classes of every class-enabled network

@@ -13,6 +13,7 @@
 #include "control/common/ip_prefix.h"
 #include "control/common/port_range.h"
 #include "control/common/result.h"
+#include "control/protocol/message_types.h"
 #include "control/protocol/messages.h"
 
 namespace qos::manager {
@@ -72,6 +73,23 @@ struct ApplianceSite {
   std::string outside;  ///< the network its outside port faces
 };
 
+/** A key the manager lets in, and what it may do ([[peer]]). */
+struct PeerConfig {
+  std::string name;  ///< who it is: an appliance's [[appliance]] name, a host's, an admin's
+  control::Role role = control::Role::Host;
+  std::string public_key_z85;  ///< its CURVE public key, read from the file or the text given
+};
+
+/** [security]: who may talk to the manager. */
+struct SecurityConfig {
+  bool curve = false;           ///< false: mode "none" (loopback or ipc only); every peer is admin
+  std::string secret_key_path;  ///< the manager's CURVE secret key file (resolved)
+  std::string secret_z85;       ///< read from it
+  std::string public_z85;       ///< derived from it: what peers give as manager_public_key
+  std::vector<PeerConfig> peers;
+  std::map<std::string, control::Role> role_by_name;  ///< the peers, by name
+};
+
 struct ManagerConfig {
   std::string source_path;
   std::string listen = "tcp://127.0.0.1:7700";  ///< ZeroMQ ROUTER endpoint
@@ -87,6 +105,7 @@ struct ManagerConfig {
   std::vector<SlaConfig> slas;
   std::vector<ApplicationConfig> applications;
   std::vector<ApplianceSite> appliances;
+  SecurityConfig security;
 };
 
 /** Loads and validates qosmgr.toml.  Errors: "FILE:LINE:COLUMN: key.path: message". */

@@ -26,9 +26,21 @@ Result<std::string> ConfigReload::reload(AdmissionEngine& engine, RequestServer*
   held("manager.listen", old.listen, fresh->listen);
   held("manager.state", old.state_path, fresh->state_path);
   held("metrics.listen", old.metrics_listen, fresh->metrics_listen);
+  held("security.mode", old.security.curve ? "curve" : "none",
+       fresh->security.curve ? "curve" : "none");
+  held("security.secret_key", old.security.secret_z85, fresh->security.secret_z85);
   fresh->listen = old.listen;
   fresh->state_path = old.state_path;
   fresh->metrics_listen = old.metrics_listen;
+  if (fresh->security.curve != old.security.curve) {
+    // The socket was bound with the old mode: its peers stay until a restart.
+    fresh->security = old.security;
+  } else {
+    // The [[peer]]s apply now; the socket keeps the key it was bound with.
+    fresh->security.secret_key_path = old.security.secret_key_path;
+    fresh->security.secret_z85 = old.security.secret_z85;
+    fresh->security.public_z85 = old.security.public_z85;
+  }
 
   auto topology = std::make_unique<Topology>(*fresh);
   if (Result<void> r = engine.reconfigure(*fresh, *topology); !r) {
@@ -40,7 +52,9 @@ Result<std::string> ConfigReload::reload(AdmissionEngine& engine, RequestServer*
   std::string summary = "reloaded " + path_ + ": " + std::to_string(fresh->networks.size()) +
                         " network(s), " + std::to_string(fresh->links.size()) + " link(s), " +
                         std::to_string(fresh->slas.size()) + " SLA(s), " +
-                        std::to_string(fresh->applications.size()) + " application(s); " +
+                        std::to_string(fresh->applications.size()) + " application(s), " +
+                        std::to_string(fresh->appliances.size()) + " appliance(s), " +
+                        std::to_string(fresh->security.peers.size()) + " peer(s); " +
                         std::to_string(engine.flowCount()) + " reservation(s) kept";
   if (!restart_needed.empty()) {
     summary += "; changed but applied only at the next restart: " + restart_needed;

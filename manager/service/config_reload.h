@@ -5,9 +5,11 @@
 // that would not fit or would change).
 //
 // What a reload applies: networks, classes and their DSCPs and capacities,
-// links, SLAs, applications, and the lease limits.  What it does not: the
-// listen and metrics addresses and the state file, which the running
-// process holds; a change to those is reported as needing a restart.
+// links, SLAs, applications, the lease limits, appliances (their rules are
+// planned again) and the [[peer]] keys and roles.  What it does not: the
+// listen and metrics addresses, the state file, the security mode and the
+// manager's own key, which the running process holds; a change to those is
+// reported as needing a restart.
 //
 // Every config and topology ever applied is kept until this object goes:
 // the engine and the server point at the current one from other threads,

@@ -16,7 +16,8 @@ void MessageRegistry::dispatch(control::MessageType type, const nlohmann::json& 
   const Entry& entry = entries_[static_cast<size_t>(type)];
   if (!control::roleMaySend(call.peer.role, type)) {
     setError(call.out.reply, "not_authorized",
-             "a " + std::string(control::roleName(call.peer.role)) + " key may not send '" +
+             "the key of '" + call.peer.name + "' (role " +
+                 std::string(control::roleName(call.peer.role)) + ") may not send '" +
                  std::string(control::messageTypeName(type)) + "'");
     return;
   }

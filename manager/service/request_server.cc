@@ -57,10 +57,10 @@ struct RequestServer::Impl {
   ReservationStore* store;
   ServerMetrics* metrics;
   Clock clock;
-  zmq::context_t context{1};
+  std::unique_ptr<zmq::context_t> own_context;  ///< when none was given
+  zmq::context_t& context;
   RouterEndpoint endpoint{context};
-  const PeerResolver* peers = nullptr;
-  bool authenticated = false;  ///< peers carry names from their keys
+  bool authenticated = false;  ///< CURVE: peers carry names from their keys
   ApplianceHub hub;
   const ManagerConfig* hub_config;  ///< the config the hub plans with
   ServiceContext service;
@@ -72,12 +72,15 @@ struct RequestServer::Impl {
   control::FlatRequest flat;  ///< reused by every message, so it keeps its capacity
   std::string reply_text;     ///< likewise, for every reply
 
-  Impl(const ManagerConfig& c, AdmissionEngine& e, ReservationStore* s, ServerMetrics* m, Clock k)
+  Impl(const ManagerConfig& c, AdmissionEngine& e, ReservationStore* s, ServerMetrics* m, Clock k,
+       zmq::context_t* ctx)
       : config(&c),
         engine(e),
         store(s),
         metrics(m),
         clock(std::move(k)),
+        own_context(ctx == nullptr ? std::make_unique<zmq::context_t>(1) : nullptr),
+        context(ctx != nullptr ? *ctx : *own_context),
         hub(c),
         hub_config(&c),
         service{.engine = e, .store = s, .metrics = m, .config = config, .hub = &hub},
@@ -219,15 +222,24 @@ struct RequestServer::Impl {
       }
       return true;
     }
-    if (peers != nullptr) {
-      std::optional<Peer> peer = peers->resolve(in->payload);
-      if (!peer) {
-        bad_log.warn("message from an unknown peer at " + in->peer.address + " refused", now);
-        refuse(*in, "not_authorized", "this key is not a configured peer");
+    Peer peer;
+    peer.address = std::move(in->address);
+    if (authenticated) {
+      // Identity comes from the key (the ZAP handler's User-Id), never from
+      // the message.  A connection without one was not authenticated: the
+      // ZAP handler is not running, and nobody gets in.
+      const ManagerConfig& current = *config.load();
+      const auto known = current.security.role_by_name.find(in->user_id);
+      if (in->user_id.empty() || known == current.security.role_by_name.end()) {
+        bad_log.warn(std::string("message from ") +
+                         (in->user_id.empty() ? "an unauthenticated" : "an unknown") + " peer at " +
+                         peer.address + " refused",
+                     now);
+        refuse(*in, "not_authorized", "this key is not a configured [[peer]]");
         return true;
       }
-      peer->address = std::move(in->peer.address);
-      in->peer = std::move(*peer);
+      peer.name = in->user_id;
+      peer.role = known->second;
     }
     const std::string_view payload = in->payloadView();
     Outgoing out{.identity = std::move(in->identity)};
@@ -237,7 +249,7 @@ struct RequestServer::Impl {
     if (control::decodeFlatRequest(payload, flat)) {
       if (const std::optional<control::MessageType> type = control::messageTypeOf(flat.type)) {
         out.reply.id = flat.id;
-        Call call{flat.id, in->peer, now, out, batch};
+        Call call{flat.id, peer, now, out, batch};
         if (registry.dispatchFlat(*type, flat, call)) {
           count(flat.type, out.reply);
           answer(std::move(out));
@@ -268,7 +280,7 @@ struct RequestServer::Impl {
       setError(out.reply, "unknown_type",
                "unknown message type '" + request->type + "'; known: " + known);
     } else {
-      Call call{request->id, in->peer, now, out, batch};
+      Call call{request->id, peer, now, out, batch};
       registry.dispatch(*type, request->body, call);
     }
     count(request->type, out.reply);
@@ -300,23 +312,23 @@ struct RequestServer::Impl {
 };
 
 RequestServer::RequestServer(const ManagerConfig& config, AdmissionEngine& engine,
-                             ReservationStore* store, ServerMetrics* metrics, Clock clock)
-    : impl_(std::make_unique<Impl>(config, engine, store, metrics, std::move(clock))) {}
+                             ReservationStore* store, ServerMetrics* metrics, Clock clock,
+                             zmq::context_t* context)
+    : impl_(std::make_unique<Impl>(config, engine, store, metrics, std::move(clock), context)) {}
 
 RequestServer::~RequestServer() = default;
 
-Result<void> RequestServer::bind(const std::function<void(zmq::socket_t&)>& configure,
-                                 const PeerResolver* peers) {
-  impl_->peers = peers;
-  impl_->authenticated = peers != nullptr;
-  return impl_->endpoint.bind(impl_->config.load()->listen, [&configure](zmq::socket_t& socket) {
-    if (configure) {
-      configure(socket);
+Result<void> RequestServer::bind() {
+  const SecurityConfig& security = impl_->config.load()->security;
+  impl_->authenticated = security.curve;
+  return impl_->endpoint.bind(impl_->config.load()->listen, [&security](zmq::socket_t& socket) {
+    if (security.curve) {
+      socket.set(zmq::sockopt::curve_server, true);
+      socket.set(zmq::sockopt::curve_secretkey, security.secret_z85);
+      socket.set(zmq::sockopt::zap_domain, std::string(kZapDomain));
     }
   });
 }
-
-zmq::context_t& RequestServer::context() { return impl_->context; }
 
 void RequestServer::setConfig(const ManagerConfig& config) { impl_->config.store(&config); }
 

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "control/common/result.h"
@@ -39,7 +40,6 @@ class socket_t;
 namespace qos::manager {
 
 class ServerMetrics;
-class PeerResolver;
 
 /** Milliseconds since the Unix epoch; a parameter so tests can move time. */
 using Clock = std::function<uint64_t()>;
@@ -50,15 +50,21 @@ using FlowEventSubscriber = std::function<void(const std::vector<FlowEvent>& eve
 
 class RequestServer {
 public:
+  /** The ZAP domain of the manager's socket: a ZAP handler answers for this domain only. */
+  static constexpr std::string_view kZapDomain = "qosmgr";
+
   /** Messages answered per store transaction, at most. */
   static constexpr size_t kMaxBatch = 512;
 
   /**
    * @param store   may be null: nothing is persisted (tests)
    * @param metrics may be null
+   * @param context the ZeroMQ context to serve on (it must outlive the
+   *                server, and a ZAP handler for CURVE runs on it); null: its own
    */
   RequestServer(const ManagerConfig& config, AdmissionEngine& engine, ReservationStore* store,
-                ServerMetrics* metrics, Clock clock = systemClockMs);
+                ServerMetrics* metrics, Clock clock = systemClockMs,
+                zmq::context_t* context = nullptr);
   ~RequestServer();
 
   /**
@@ -72,14 +78,13 @@ public:
   void subscribe(FlowEventSubscriber subscriber);
 
   /**
-   * Binds the ROUTER socket to config.listen.  @p configure, if given, sets
-   * the socket's security options first; @p peers then names the sender of
-   * every message (null: every sender is an Admin without a name).
+   * Binds the ROUTER socket to config.listen.  With [security] mode "curve"
+   * it is a CURVE server with the manager's key, and every message must come
+   * from a connection the ZAP handler (started on the same context before
+   * this) named after a configured [[peer]]: that name and its role are who
+   * sent it.  Without CURVE every sender is an Admin without a name.
    */
-  Result<void> bind(const std::function<void(zmq::socket_t&)>& configure = {},
-                    const PeerResolver* peers = nullptr);
-  /** The ZeroMQ context of the socket (a ZAP handler must share it). */
-  zmq::context_t& context();
+  Result<void> bind();
   /** Serves until @p stop is true (checked at least every 100 ms). */
   void run(const std::atomic<bool>& stop);
 

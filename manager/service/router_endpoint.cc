@@ -54,7 +54,8 @@ std::optional<Incoming> RouterEndpoint::receive() {
   }
   in.identity = std::move(frames[0]);
   in.payload = std::move(frames[2]);
-  in.peer.address = metadata(in.payload, "Peer-Address");
+  in.address = metadata(in.payload, "Peer-Address");
+  in.user_id = metadata(in.payload, "User-Id");
   return in;
 }
 

@@ -4,8 +4,8 @@
 //   peer DEALER  --[empty][request]-->  ROUTER sees [routing id][empty][request]
 //   peer DEALER  <--[empty][reply]----  ROUTER sends [routing id][empty][reply]
 //
-// Each message comes with its Peer: the name and role the authentication
-// gave it (see curve_server.h) and the address it came from.  A message
+// Each message comes with the name the ZAP handler gave its connection
+// (User-Id; control/transport/zap_handler.h) and the address it came from.  A message
 // whose framing is wrong is reported as such, with the routing id when one
 // can be answered.
 //
@@ -39,23 +39,12 @@ struct Incoming {
   size_t n_frames = 0;
   zmq::message_t identity;
   zmq::message_t payload;
-  Peer peer;
+  std::string user_id;  ///< ZAP's User-Id for the connection (CURVE): the peer's name; "" without
+  std::string address;  ///< the connection's remote address
 
   std::string_view payloadView() const {
     return {static_cast<const char*>(payload.data()), payload.size()};
   }
-};
-
-/** How peers are authenticated; see curve_server.h.  Returns the Peer of a message. */
-class PeerResolver {
-public:
-  virtual ~PeerResolver() = default;
-  /**
-   * The peer that sent @p payload (whose metadata carries ZAP's User-Id
-   * when CURVE is on), or nullopt if it is not one we know: the message is
-   * then refused.
-   */
-  virtual std::optional<Peer> resolve(zmq::message_t& payload) const = 0;
 };
 
 class RouterEndpoint {

@@ -1,18 +1,20 @@
 // qosctl: the operator's command line for qosmgr.
 //
-//   qosctl [--endpoint EP] [--json] [--timeout MS] request --app NAME --src IP[:PORT]
-//          --dst IP[:PORT] --proto udp|tcp|sctp [--bidir] [--lease SEC]
-//   qosctl [...] release FLOW_ID
-//   qosctl [...] refresh FLOW_ID [--lease SEC]
-//   qosctl [...] flows | networks | appliances | stats
+//   qosctl [--endpoint EP] [--json] [--timeout MS] [--key FILE] [--manager-key FILE|Z85]
+//          request --app NAME --src IP[:PORT] --dst IP[:PORT] --proto udp|tcp|sctp
+//                  [--bidir] [--lease SEC]
+//   qosctl [...] release FLOW_ID | refresh FLOW_ID [--lease SEC]
+//   qosctl [...] flows | networks | appliances | stats | ping
+//   qosctl keygen NAME
 //
 // Exit codes: 0 done (granted), 1 could not reach qosmgr or internal error,
-// 2 usage or invalid input, 3 denied (no capacity on the path).
+// 2 usage or invalid input, 3 denied (no capacity on the path), 4 not
+// authorized (key refused, or the role may not do this).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <iostream>
-#include <sstream>
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,14 +23,19 @@
 
 #include "control/common/daemon.h"
 #include "control/common/ip_prefix.h"
-#include "control/common/ip_protocol.h"
+#include "control/common/port_range.h"
 #include "control/common/units.h"
+#include "control/protocol/error_codes.h"
 #include "control/protocol/fields.h"
+#include "control/protocol/message_types.h"
 #include "control/protocol/messages.h"
 #include "control/transport/client.h"
+#include "control/transport/curve_keys.h"
 
 namespace po = boost::program_options;
+namespace ctl = qos::control;
 using nlohmann::json;
+using qos::Result;
 
 namespace {
 
@@ -36,9 +43,11 @@ constexpr int kExitOk = 0;
 constexpr int kExitUnreachable = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitDenied = 3;
+constexpr int kExitNotAuthorized = 4;
 
 const char* kUsage =
-    "Usage: qosctl [--endpoint EP] [--json] [--timeout MS] COMMAND [ARGS]\n"
+    "Usage: qosctl [--endpoint EP] [--json] [--timeout MS] [--key FILE]\n"
+    "              [--manager-key FILE|Z85] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
     "  request --app NAME --src IP[:PORT] --dst IP[:PORT] --proto udp|tcp|sctp\n"
@@ -46,43 +55,45 @@ const char* kUsage =
     "                       ask qosmgr to admit a flow; prints the grant\n"
     "  release FLOW_ID      release a flow's reservation on every network\n"
     "  refresh FLOW_ID [--lease SEC]   extend a flow's lease\n"
-    "  flows                the flows holding reservations\n"
+    "  flows                the flows holding reservations, and what the appliances saw\n"
     "  networks             capacity, reserved and available per network/SLA and class\n"
-    "  appliances           the appliances known to qosmgr\n"
+    "  appliances           the appliances: state, rules installed and pending\n"
     "  stats                qosmgr's counters\n"
+    "  ping                 whether qosmgr answers, and who it takes this key for\n"
+    "  keygen NAME          write a CURVE key pair: NAME.key (secret, 0600), NAME.pub\n"
     "\n"
+    "CURVE: --key is this operator's secret key file, --manager-key qosmgr's public\n"
+    "key (a file or its Z85 text); also QOSCTL_KEY and QOSCTL_MANAGER_KEY.\n"
     "IPv6 with a port: [2001:db8::1]:5004.\n"
     "Exit codes: 0 done, 1 qosmgr unreachable or internal error, 2 usage or invalid\n"
-    "input, 3 denied (no capacity on the path).\n";
+    "input, 3 denied (no capacity on the path), 4 not authorized.\n";
 
-// A value as text, "-" when missing.
-std::string text(const json& j, const std::string& key) {
-  const auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    return "-";
-  }
-  if (it->is_string()) {
-    return it->get<std::string>();
-  }
-  if (it->is_boolean()) {
-    return it->get<bool>() ? "yes" : "no";
-  }
-  if (it->is_array()) {
-    std::string out;
-    for (const auto& e : *it) {
-      out += (out.empty() ? "" : " -> ") + (e.is_string() ? e.get<std::string>() : e.dump());
-    }
-    return out.empty() ? "-" : out;
-  }
-  return it->dump();
+std::string orDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+std::string rate(std::optional<uint64_t> bps) { return bps ? qos::formatRate(*bps) : "-"; }
+
+std::string portText(uint16_t port) { return port == 0 ? "any" : std::to_string(port); }
+
+std::string protoText(uint8_t protocol) {
+  const char* name = qos::ipProtocolName(protocol);
+  return name != nullptr ? name : std::to_string(protocol);
 }
 
-std::string rate(const json& j, const std::string& key) {
-  const auto it = j.find(key);
-  if (it == j.end() || !it->is_number_unsigned()) {
-    return "-";
+std::string joined(const std::vector<std::string>& items, const char* separator) {
+  std::string out;
+  for (const std::string& item : items) {
+    out += (out.empty() ? "" : separator) + item;
   }
-  return qos::formatRate(it->get<uint64_t>());
+  return out.empty() ? "-" : out;
+}
+
+// "expires in 60 s" from an absolute expiry in epoch milliseconds.
+std::string leaseText(uint64_t expires_at_ms) {
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const auto left_ms = static_cast<int64_t>(expires_at_ms) - now_ms;
+  return left_ms <= 0 ? "expired" : "expires in " + std::to_string((left_ms + 999) / 1000) + " s";
 }
 
 // Prints rows as aligned columns.
@@ -141,17 +152,8 @@ bool parseEndpoint(const std::string& s, qos::IpAddress& addr, uint16_t& port, s
   addr = *parsed;
   port = 0;
   if (!port_text.empty()) {
-    unsigned long p = 0;
-    try {
-      size_t used = 0;
-      p = std::stoul(port_text, &used);
-      if (used != port_text.size()) {
-        throw std::invalid_argument("trailing");
-      }
-    } catch (const std::exception&) {
-      p = 70000;
-    }
-    if (p == 0 || p > 65535) {
+    unsigned p = 0;
+    if (!qos::parseUnsigned(port_text, p) || p == 0 || p > 65535) {
       error = "'" + s + "': port must be 1..65535";
       return false;
     }
@@ -160,123 +162,229 @@ bool parseEndpoint(const std::string& s, qos::IpAddress& addr, uint16_t& port, s
   return true;
 }
 
-int exitCodeOf(const qos::control::Reply& reply) {
+int exitCodeOf(const ctl::Reply& reply) {
   switch (reply.status) {
-    case qos::control::ReplyStatus::Ok:
+    case ctl::ReplyStatus::Ok:
       return kExitOk;
-    case qos::control::ReplyStatus::Denied:
+    case ctl::ReplyStatus::Denied:
       return kExitDenied;
-    case qos::control::ReplyStatus::Error:
-      return reply.error.code == "internal" ? kExitUnreachable : kExitUsage;
+    case ctl::ReplyStatus::Error:
+      switch (ctl::errorCodeOfWire(reply.error.code)) {
+        case qos::ErrorCode::Unauthorized:
+          return kExitNotAuthorized;
+        case qos::ErrorCode::Internal:
+        case qos::ErrorCode::Unavailable:
+          return kExitUnreachable;
+        default:
+          return kExitUsage;
+      }
   }
   return kExitUnreachable;
 }
 
-// "expires in 60 s" from an absolute expiry in epoch milliseconds.
-std::string leaseText(const json& g) {
-  const auto it = g.find("expires_at_ms");
-  if (it == g.end() || !it->is_number_unsigned()) {
-    return "-";
+int exitCodeOf(const qos::Error& error) {
+  switch (error.code) {
+    case qos::ErrorCode::Unauthorized:
+      return kExitNotAuthorized;
+    case qos::ErrorCode::Invalid:
+      return kExitUsage;
+    default:
+      return kExitUnreachable;
   }
-  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
-  const auto left_ms = static_cast<int64_t>(it->get<uint64_t>()) - now_ms;
-  return left_ms <= 0 ? "expired" : "expires in " + std::to_string((left_ms + 999) / 1000) + " s";
 }
 
-void printGrant(const json& g) {
-  const json& profile = g.value("profile", json::object());
-  const int64_t profile_index = g.value("profile_index", int64_t{0});
+void printGrant(const ctl::GrantReply& reply) {
+  const ctl::Grant& g = reply.grant;
   const std::string which =
-      profile_index == 0 ? "default" : "alternate " + std::to_string(profile_index);
-  std::printf("granted flow %s: %s, %s profile, class %s at %s (burst %s bytes)\n",
-              text(g, "flow_id").c_str(), text(g, "app").c_str(), which.c_str(),
-              text(profile, "class").c_str(), rate(profile, "rate_bps").c_str(),
-              text(profile, "burst_bytes").c_str());
-  std::printf("  flow     %s %s:%s -> %s:%s%s\n", text(g, "proto").c_str(), text(g, "src").c_str(),
-              text(g, "sport").c_str(), text(g, "dst").c_str(), text(g, "dport").c_str(),
-              g.value("bidir", false) ? " (both ways)" : "");
-  std::printf("  dscp     %s (mark the sender's packets with it)\n", text(g, "dscp").c_str());
-  if (g.contains("reverse_dscp") && !g["reverse_dscp"].is_null()) {
-    std::printf("  reverse  dscp %s for the other host; path %s\n", text(g, "reverse_dscp").c_str(),
-                text(g, "reverse_path").c_str());
+      g.profile_index == 0 ? "default" : "alternate " + std::to_string(g.profile_index);
+  std::printf("granted flow %llu%s: %s, %s profile, class %s at %s (burst %llu bytes)\n",
+              static_cast<unsigned long long>(g.flow_id), reply.retried ? " (again)" : "",
+              orDash(g.application).c_str(), which.c_str(), g.profile.class_name.c_str(),
+              qos::formatRate(g.profile.rate_bps).c_str(),
+              static_cast<unsigned long long>(g.profile.burst_bytes));
+  std::printf("  flow     %s %s:%s -> %s:%s%s\n", protoText(g.flow.protocol).c_str(),
+              qos::formatIpAddress(g.flow.src).c_str(), portText(g.flow.src_port).c_str(),
+              qos::formatIpAddress(g.flow.dst).c_str(), portText(g.flow.dst_port).c_str(),
+              g.bidirectional ? " (both ways)" : "");
+  std::printf("  dscp     %u (mark the sender's packets with it)\n", g.dscp);
+  if (g.reverse_dscp) {
+    std::printf("  reverse  dscp %u for the other host; path %s\n", *g.reverse_dscp,
+                joined(g.reverse_path, " -> ").c_str());
   }
-  std::printf("  path     %s\n", text(g, "path").c_str());
-  const json& meter = g.value("meter", json::object());
-  std::printf("  meter    srTCM cir %s, cbs %s B, ebs %s B\n", rate(meter, "cir_bps").c_str(),
-              text(meter, "cbs_bytes").c_str(), text(meter, "ebs_bytes").c_str());
-  std::printf("  lease    %s\n", leaseText(g).c_str());
+  std::printf("  path     %s\n", joined(g.path, " -> ").c_str());
+  std::printf("  meter    srTCM cir %s, cbs %llu B, ebs %llu B\n",
+              qos::formatRate(g.meter.cir_bps).c_str(),
+              static_cast<unsigned long long>(g.meter.cbs_bytes),
+              static_cast<unsigned long long>(g.meter.ebs_bytes));
+  std::printf("  enforced %s%s\n", joined(reply.enforcement.enforced_by, ", ").c_str(),
+              reply.enforcement.pending.empty()
+                  ? ""
+                  : ("; pending " + joined(reply.enforcement.pending, ", ")).c_str());
+  std::printf("  lease    %s\n", leaseText(g.expires_at_ms).c_str());
 }
 
-int show(const std::string& command, const qos::control::Reply& reply, bool as_json) {
+void printFlows(const ctl::FlowsReply& reply) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ctl::FlowListing& f : reply.flows) {
+    const ctl::Grant& g = f.grant;
+    rows.push_back({std::to_string(g.flow_id), orDash(g.application), g.profile.class_name,
+                    qos::formatRate(g.profile.rate_bps), rate(f.delivery.delivered_bps),
+                    std::to_string(f.delivery.policed_pkts), std::to_string(g.dscp),
+                    protoText(g.flow.protocol),
+                    qos::formatIpAddress(g.flow.src) + ":" + portText(g.flow.src_port),
+                    qos::formatIpAddress(g.flow.dst) + ":" + portText(g.flow.dst_port),
+                    joined(f.enforcement.enforced_by, ","), joined(f.enforcement.pending, ","),
+                    leaseText(g.expires_at_ms)});
+  }
+  if (rows.empty()) {
+    std::printf("no flows\n");
+    return;
+  }
+  printTable({"ID", "APP", "CLASS", "RESERVED", "DELIVERED", "POLICED", "DSCP", "PROTO", "SOURCE",
+              "DESTINATION", "ENFORCED", "PENDING", "LEASE"},
+             rows);
+}
+
+void printAppliances(const ctl::AppliancesReply& reply) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ctl::ApplianceStatus& a : reply.appliances) {
+    std::string state;
+    for (const auto& row : ctl::kApplianceStates) {
+      state = row.value == a.state ? std::string(row.name) : state;
+    }
+    rows.push_back({a.name, a.inside_network + " | " + a.outside_network, state, orDash(a.address),
+                    a.last_heartbeat_age_ms
+                        ? std::to_string((*a.last_heartbeat_age_ms + 500) / 1000) + " s ago"
+                        : "never",
+                    std::to_string(a.rules), std::to_string(a.rules_installed),
+                    std::to_string(a.rules_pending), std::to_string(a.rules_rejected),
+                    std::to_string(a.seq_acked) + "/" + std::to_string(a.seq)});
+  }
+  if (rows.empty()) {
+    std::printf("no appliances configured\n");
+    return;
+  }
+  printTable({"NAME", "LINK (INSIDE | OUTSIDE)", "STATE", "ADDRESS", "HEARTBEAT", "RULES",
+              "INSTALLED", "PENDING", "REJECTED", "SEQ ACKED"},
+             rows);
+}
+
+void printNetworks(const ctl::NetworksReply& reply) {
+  std::vector<std::vector<std::string>> rows;
+  for (const ctl::ClassUsage& u : reply.classes) {
+    const bool sla = u.kind == ctl::UsageKind::Sla;
+    rows.push_back({u.owner, sla ? "sla over " + u.network : "network", u.class_name,
+                    u.dscp ? std::to_string(*u.dscp) : "-",
+                    u.capacity_bps ? qos::formatRate(*u.capacity_bps) : "unlimited",
+                    qos::formatRate(u.reserved_bps),
+                    u.available_bps ? qos::formatRate(*u.available_bps) : "unlimited",
+                    std::to_string(u.flows)});
+  }
+  printTable({"NAME", "KIND", "CLASS", "DSCP", "CAPACITY", "RESERVED", "AVAILABLE", "FLOWS"}, rows);
+}
+
+/** Decodes a reply body as @p T, for printing; false (and a line) if it does not read. */
+template <typename T>
+bool readBody(const ctl::Reply& reply, T& out) {
+  Result<T> body = ctl::decodeObject<T>(reply.body, ctl::Unknown::Ignore, "reply body");
+  if (!body) {
+    std::fprintf(stderr, "qosctl: unexpected reply from qosmgr: %s\n",
+                 body.error().message.c_str());
+    return false;
+  }
+  out = std::move(*body);
+  return true;
+}
+
+int show(const std::string& command, const ctl::Reply& reply, bool as_json) {
   if (as_json) {
     json out = reply.body;
-    if (reply.status != qos::control::ReplyStatus::Ok) {
-      out = {{"status", qos::control::replyStatusName(reply.status)},
+    if (reply.status != ctl::ReplyStatus::Ok) {
+      out = {{"status", ctl::replyStatusName(reply.status)},
              {"error", {{"code", reply.error.code}, {"message", reply.error.message}}},
              {"detail", reply.body}};
     }
     std::printf("%s\n", out.dump(2).c_str());
     return exitCodeOf(reply);
   }
-  if (reply.status != qos::control::ReplyStatus::Ok) {
+  if (reply.status != ctl::ReplyStatus::Ok) {
+    const int code = exitCodeOf(reply);
     std::fprintf(stderr, "qosctl: %s: %s (%s)\n",
-                 reply.status == qos::control::ReplyStatus::Denied ? "denied" : "error",
+                 reply.status == ctl::ReplyStatus::Denied ? "denied"
+                 : code == kExitNotAuthorized             ? "not authorized"
+                                                          : "error",
                  reply.error.message.c_str(), reply.error.code.c_str());
-    return exitCodeOf(reply);
+    return code;
   }
-  const json& b = reply.body;
+  bool ok = true;
   if (command == "request") {
-    printGrant(b);
-  } else if (command == "release") {
-    std::printf("released flow %s\n", text(b, "flow_id").c_str());
-  } else if (command == "refresh") {
-    std::printf("flow %s: lease now expires at %s ms since the epoch\n", text(b, "flow_id").c_str(),
-                text(b, "expires_at_ms").c_str());
-  } else if (command == "flows") {
-    std::vector<std::vector<std::string>> rows;
-    for (const json& g : b.value("flows", json::array())) {
-      const json& p = g.value("profile", json::object());
-      rows.push_back({text(g, "flow_id"), text(g, "app"), text(p, "class"), rate(p, "rate_bps"),
-                      text(g, "dscp"), text(g, "proto"), text(g, "src") + ":" + text(g, "sport"),
-                      text(g, "dst") + ":" + text(g, "dport"), text(g, "path"), leaseText(g)});
+    ctl::GrantReply grant;
+    if ((ok = readBody(reply, grant))) {
+      printGrant(grant);
     }
-    if (rows.empty()) {
-      std::printf("no flows\n");
-    } else {
-      printTable(
-          {"ID", "APP", "CLASS", "RATE", "DSCP", "PROTO", "SOURCE", "DESTINATION", "PATH", "LEASE"},
-          rows);
+  } else if (command == "release") {
+    ctl::Grant grant;
+    if ((ok = readBody(reply, grant))) {
+      std::printf("released flow %llu\n", static_cast<unsigned long long>(grant.flow_id));
+    }
+  } else if (command == "refresh") {
+    ctl::RefreshReply refreshed;
+    if ((ok = readBody(reply, refreshed))) {
+      std::printf("flow %llu: lease %s\n", static_cast<unsigned long long>(refreshed.flow_id),
+                  leaseText(refreshed.expires_at_ms).c_str());
+    }
+  } else if (command == "flows") {
+    ctl::FlowsReply flows;
+    if ((ok = readBody(reply, flows))) {
+      printFlows(flows);
     }
   } else if (command == "networks") {
-    std::vector<std::vector<std::string>> rows;
-    for (const json& u : b.value("classes", json::array())) {
-      const bool limited = u.contains("capacity_bps") && u["capacity_bps"].is_number_unsigned();
-      const bool sla = u.value("kind", std::string()) == "sla";
-      rows.push_back({text(u, "owner"), sla ? "sla over " + text(u, "network") : "network",
-                      text(u, "class"), text(u, "dscp"),
-                      limited ? rate(u, "capacity_bps") : "unlimited", rate(u, "reserved_bps"),
-                      limited ? rate(u, "available_bps") : "unlimited", text(u, "flows")});
+    ctl::NetworksReply networks;
+    if ((ok = readBody(reply, networks))) {
+      printNetworks(networks);
     }
-    printTable({"NAME", "KIND", "CLASS", "DSCP", "CAPACITY", "RESERVED", "AVAILABLE", "FLOWS"},
-               rows);
   } else if (command == "appliances") {
-    const json& list = b.value("appliances", json::array());
-    if (list.empty()) {
-      std::printf("no appliances registered\n");
-    }
-    for (const json& a : list) {
-      std::printf("%s\n", a.dump().c_str());
+    ctl::AppliancesReply appliances;
+    if ((ok = readBody(reply, appliances))) {
+      printAppliances(appliances);
     }
   } else {
     std::vector<std::vector<std::string>> rows;
-    for (const auto& [key, value] : b.items()) {
+    for (const auto& [key, value] : reply.body.items()) {
       rows.push_back({key, value.is_string() ? value.get<std::string>() : value.dump()});
     }
     printTable({"KEY", "VALUE"}, rows);
   }
+  return ok ? kExitOk : kExitUnreachable;
+}
+
+int keygen(const std::vector<std::string>& args) {
+  if (args.size() != 1) {
+    std::fprintf(stderr, "qosctl: keygen takes one NAME (writes NAME.key and NAME.pub)\n");
+    return kExitUsage;
+  }
+  Result<ctl::CurveKeyPair> pair = ctl::generateCurveKeyPair();
+  if (!pair) {
+    std::fprintf(stderr, "qosctl: %s\n", pair.error().message.c_str());
+    return kExitUnreachable;
+  }
+  if (Result<void> written = ctl::writeCurveKeyFiles(args[0], *pair); !written) {
+    std::fprintf(stderr, "qosctl: %s\n", written.error().message.c_str());
+    return kExitUsage;
+  }
+  std::printf("wrote %s.key (secret: keep it on its machine, mode 0600) and %s.pub\n",
+              args[0].c_str(), args[0].c_str());
+  std::printf("public key: %s\n", pair->public_z85.c_str());
   return kExitOk;
+}
+
+/** The value of an option, else of an environment variable, else "". */
+std::string optionOrEnv(const po::variables_map& vm, const char* option, const char* env) {
+  if (vm.count(option) != 0) {
+    return vm[option].as<std::string>();
+  }
+  const char* value = std::getenv(env);
+  return value != nullptr ? value : "";
 }
 
 }  // namespace
@@ -287,6 +395,8 @@ int runMain(int argc, char** argv) {
       "endpoint", po::value<std::string>()->default_value("tcp://127.0.0.1:7700"),
       "qosmgr's ZeroMQ endpoint")("json", "print one JSON document instead of tables")(
       "timeout", po::value<int>()->default_value(3000), "milliseconds to wait for qosmgr")(
+      "key", po::value<std::string>(), "this operator's CURVE secret key file")(
+      "manager-key", po::value<std::string>(), "qosmgr's CURVE public key: a file or Z85")(
       "command", po::value<std::string>(), "")("args", po::value<std::vector<std::string>>(), "");
   po::positional_options_description positional;
   positional.add("command", 1).add("args", -1);
@@ -316,6 +426,9 @@ int runMain(int argc, char** argv) {
   const std::string command = vm["command"].as<std::string>();
   // rest = [command, args...] with the unregistered options in place.
   std::vector<std::string> args(rest.begin() + (rest.empty() ? 0 : 1), rest.end());
+  if (command == "keygen") {
+    return keygen(args);
+  }
   const bool as_json = vm.count("json") != 0;
   const int timeout_ms = vm["timeout"].as<int>();
   if (timeout_ms <= 0) {
@@ -324,7 +437,7 @@ int runMain(int argc, char** argv) {
   }
 
   std::string type = command;
-  json body = json::object();
+  std::string body = "{}";
   try {
     if (command == "request") {
       po::options_description opts("request options");
@@ -333,12 +446,12 @@ int runMain(int argc, char** argv) {
           "dst", po::value<std::string>()->required(), "destination IP[:PORT]")(
           "proto", po::value<std::string>()->required(), "udp|tcp|sctp")(
           "bidir", "reserve both directions")("lease", po::value<uint32_t>(), "seconds")(
-          "client", po::value<std::string>(), "client identity (for idempotent retries)")(
+          "client", po::value<std::string>(), "client identity (without CURVE)")(
           "request-id", po::value<std::string>(), "request id (retries reuse it)");
       po::variables_map rvm;
       po::store(po::command_line_parser(args).options(opts).run(), rvm);
       po::notify(rvm);
-      qos::control::AdmissionRequest request;
+      ctl::AdmissionRequest request;
       std::string error;
       if (!parseEndpoint(rvm["src"].as<std::string>(), request.flow.src, request.flow.src_port,
                          error) ||
@@ -348,7 +461,7 @@ int runMain(int argc, char** argv) {
         return kExitUsage;
       }
       const std::optional<uint8_t> protocol =
-          qos::control::portProtocolNumber(rvm["proto"].as<std::string>());
+          ctl::portProtocolNumber(rvm["proto"].as<std::string>());
       if (!protocol) {
         std::fprintf(stderr, "qosctl: --proto must be udp, tcp or sctp\n");
         return kExitUsage;
@@ -371,8 +484,8 @@ int runMain(int argc, char** argv) {
                     std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                        std::chrono::system_clock::now().time_since_epoch())
                                        .count());
-      type = "provision";
-      body = json::parse(qos::control::encodeObject(request));
+      type = ctl::messageTypeName(ctl::MessageType::Provision);
+      body = ctl::encodeObject(request);
     } else if (command == "release" || command == "refresh") {
       po::options_description opts(command + " options");
       opts.add_options()("flow", po::value<uint64_t>()->required(), "flow id")(
@@ -382,12 +495,14 @@ int runMain(int argc, char** argv) {
       po::variables_map rvm;
       po::store(po::command_line_parser(args).options(opts).positional(pos).run(), rvm);
       po::notify(rvm);
-      body = {{"flow_id", rvm["flow"].as<uint64_t>()}};
-      if (command == "refresh" && rvm.count("lease") != 0) {
-        body["lease"] = rvm["lease"].as<uint32_t>();
+      if (command == "release") {
+        body = ctl::encodeObject(ctl::FlowRef{rvm["flow"].as<uint64_t>()});
+      } else {
+        body = ctl::encodeObject(ctl::RefreshRequest{
+            rvm["flow"].as<uint64_t>(),
+            rvm.count("lease") != 0 ? rvm["lease"].as<uint32_t>() : uint32_t{0}});
       }
-    } else if (command == "flows" || command == "networks" || command == "appliances" ||
-               command == "stats") {
+    } else if (ctl::messageTypeOf(command) && command != "provision" && command != "sync") {
       if (!args.empty()) {
         std::fprintf(stderr, "qosctl: %s takes no arguments\n", command.c_str());
         return kExitUsage;
@@ -401,22 +516,54 @@ int runMain(int argc, char** argv) {
     return kExitUsage;
   }
 
-  qos::control::RequestClient client;
-  if (auto r = client.connect(vm["endpoint"].as<std::string>(), timeout_ms); !r) {
-    std::fprintf(stderr, "qosctl: %s\n", r.error().message.c_str());
-    return kExitUnreachable;
+  // CURVE, when a key is given (on the command line or in the environment).
+  std::optional<ctl::CurveClientKeys> curve;
+  const std::string key_file = optionOrEnv(vm, "key", "QOSCTL_KEY");
+  const std::string manager_key = optionOrEnv(vm, "manager-key", "QOSCTL_MANAGER_KEY");
+  if (!key_file.empty() || !manager_key.empty()) {
+    if (key_file.empty() || manager_key.empty()) {
+      std::fprintf(stderr,
+                   "qosctl: CURVE needs both --key (QOSCTL_KEY) and --manager-key "
+                   "(QOSCTL_MANAGER_KEY)\n");
+      return kExitUsage;
+    }
+    Result<ctl::CurveKeyPair> own = ctl::loadCurveSecretKey(key_file);
+    if (!own) {
+      std::fprintf(stderr, "qosctl: --key: %s\n", own.error().message.c_str());
+      return kExitUsage;
+    }
+    Result<std::string> server = ctl::loadCurvePublicKey(manager_key);
+    if (!server) {
+      std::fprintf(stderr, "qosctl: --manager-key: %s\n", server.error().message.c_str());
+      return kExitUsage;
+    }
+    curve = ctl::CurveClientKeys{own->public_z85, own->secret_z85, *server};
   }
-  auto reply = client.call(type, body);
-  if (!reply) {
+
+  const auto fail = [as_json](const qos::Error& error) {
+    const int code = exitCodeOf(error);
     if (as_json) {
       std::printf("%s\n",
                   json{{"status", "error"},
-                       {"error", {{"code", "unreachable"}, {"message", reply.error().message}}}}
+                       {"error",
+                        {{"code", code == kExitNotAuthorized ? "unauthorized" : "unreachable"},
+                         {"message", error.message}}}}
                       .dump(2)
                       .c_str());
     }
-    std::fprintf(stderr, "qosctl: %s\n", reply.error().message.c_str());
-    return kExitUnreachable;
+    std::fprintf(stderr, "qosctl: %s%s\n", code == kExitNotAuthorized ? "not authorized: " : "",
+                 error.message.c_str());
+    return code;
+  };
+  ctl::RequestClient client;
+  if (auto r =
+          client.connect(vm["endpoint"].as<std::string>(), timeout_ms, curve ? &*curve : nullptr);
+      !r) {
+    return fail(r.error());
+  }
+  auto reply = client.callEncoded(type, body);
+  if (!reply) {
+    return fail(reply.error());
   }
   return show(command, *reply, as_json);
 }
