@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
@@ -73,12 +74,16 @@ public:
     ReservationStore* store = nullptr;
     bool metrics = false;  ///< a ServerMetrics with no listener, for collect()
     Clock clock = systemClockMs;
+    zmq::context_t* context = nullptr;      ///< the server's (a ZAP handler's too); null: its own
+    std::string endpoint;                   ///< "" a free loopback port
+    std::string source_path = "test.toml";  ///< key paths in the config are relative to it
+    const std::vector<Grant>* restore = nullptr;  ///< grants restored before serving
   };
 
   /** Starts the server; an Error says what did not (config, metrics, bind). */
   Result<void> start(std::string_view config_text, Options options) {
-    endpoint = freeLoopbackEndpoint();
-    Result<ManagerConfig> parsed = parseManagerConfig(config_text, "test.toml");
+    endpoint = options.endpoint.empty() ? freeLoopbackEndpoint() : options.endpoint;
+    Result<ManagerConfig> parsed = parseManagerConfig(config_text, options.source_path);
     if (!parsed) {
       return parsed.error();
     }
@@ -86,6 +91,13 @@ public:
     config.listen = endpoint;
     topology = std::make_unique<Topology>(config);
     engine = std::make_unique<AdmissionEngine>(config, *topology);
+    if (options.restore != nullptr) {
+      for (const Grant& grant : *options.restore) {
+        if (Result<void> r = engine->restore(grant); !r) {
+          return r;
+        }
+      }
+    }
     if (options.metrics) {
       Result<std::unique_ptr<ServerMetrics>> started = ServerMetrics::start("", *engine);
       if (!started) {
@@ -94,7 +106,7 @@ public:
       metrics = std::move(*started);
     }
     server = std::make_unique<RequestServer>(config, *engine, options.store, metrics.get(),
-                                             std::move(options.clock));
+                                             std::move(options.clock), options.context);
     if (Result<void> bound = server->bind(); !bound) {
       return bound;
     }
