@@ -92,8 +92,12 @@ void ManagerLink::poll(int wait_ms) {
 void ManagerLink::sendNext(uint64_t now_ms) {
   bool more = false;
   std::vector<control::RuleCounters> counters;
-  if (counters_ != nullptr && connected_) {
+  if (counters_ != nullptr && connected_ && (counters_round_open_ || now_ms >= next_counters_ms_)) {
     counters = counters_->takeCounters(kMaxCountersPerSync, more);
+    counters_round_open_ = more;
+    if (!more) {
+      next_counters_ms_ = now_ms + kCounterIntervalMs;
+    }
   }
   const control::SyncRequest request = session_.nextRequest(counters, more);
   Result<std::string> sent =

@@ -52,6 +52,12 @@ class ManagerLink {
 public:
   /** Counters carried by one sync at most (each about 190 bytes of a 64 kB request). */
   static constexpr size_t kMaxCountersPerSync = 200;
+  /**
+   * Counters are read at most this often (a round reads every manager
+   * rule's entry, and goes on over as many syncs as it takes); in between,
+   * syncs carry none.
+   */
+  static constexpr uint64_t kCounterIntervalMs = 1000;
 
   /** Monotonic milliseconds; a parameter so tests can move time. */
   using Clock = std::function<uint64_t()>;
@@ -97,6 +103,8 @@ private:
   uint64_t sent_at_ms_ = 0;
   uint64_t idle_since_ms_ = 0;  ///< when sending became possible-but-failing
   uint64_t retry_at_ms_ = 0;
+  uint64_t next_counters_ms_ = 0;     ///< when the next round of counters starts
+  bool counters_round_open_ = false;  ///< a round left counters for the next sync
   uint32_t backoff_ms_ = 0;
   bool connected_ = false;
   uint64_t replies_ = 0;

@@ -349,16 +349,23 @@ control::Enforcement ApplianceHub::enforcement(const Grant& grant, uint64_t now_
   return out;
 }
 
-bool ApplianceHub::awaitEnforcement(const Grant& grant, uint64_t now_ms, uint64_t deadline_ms,
-                                    EnforcementResponder respond) {
+bool ApplianceHub::awaitsEnforcement(const Grant& grant, uint64_t now_ms) const {
   for (const PlannedRule& planned : planner_.plan(grant)) {
     const Feed& feed = feeds_[planned.appliance];
     if (isUp(feed, now_ms) && !enforces(feed, {planned.rule.flow_id, planned.rule.dir})) {
-      awaiting_.push_back(Awaiting{grant, deadline_ms, std::move(respond)});
       return true;
     }
   }
   return false;
+}
+
+bool ApplianceHub::awaitEnforcement(const Grant& grant, uint64_t now_ms, uint64_t deadline_ms,
+                                    EnforcementResponder respond) {
+  if (!awaitsEnforcement(grant, now_ms)) {
+    return false;
+  }
+  awaiting_.push_back(Awaiting{grant, deadline_ms, std::move(respond)});
+  return true;
 }
 
 void ApplianceHub::resolveAwaiting(uint64_t now_ms, bool deadline_only) {

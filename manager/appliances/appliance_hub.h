@@ -111,6 +111,9 @@ public:
   /** Which appliances on @p grant's path enforce it now, and which do not (yet). */
   control::Enforcement enforcement(const Grant& grant, uint64_t now_ms) const;
 
+  /** Whether an appliance on @p grant's path is up and has not acknowledged its rules yet. */
+  bool awaitsEnforcement(const Grant& grant, uint64_t now_ms) const;
+
   /**
    * Calls @p respond with the grant's enforcement once every appliance on
    * its path that is up has acknowledged its rules, or at @p deadline_ms.
@@ -136,6 +139,8 @@ public:
 
   /** Appliances not down now. */
   size_t appliancesUp(uint64_t now_ms) const;
+  /** Whether any appliance is configured. */
+  bool hasAppliances() const { return !feeds_.empty(); }
 
 private:
   using RuleKey = std::pair<uint64_t, control::Direction>;

@@ -127,23 +127,22 @@ struct RequestServer::Impl {
    * those that are up do (or enforce_wait passed).
    */
   void sendGrantReply(Outgoing& out) {
-    const uint64_t now = clock();
-    control::GrantReply& body = *out.grant_reply;
-    const uint32_t wait_ms = config.load()->enforce_wait_ms;
-    if (wait_ms != 0) {
-      auto held = std::make_shared<Outgoing>(std::move(out));
-      const bool waiting =
-          hub.awaitEnforcement(held->grant_reply->grant, now, now + wait_ms,
-                               [this, held](const control::Enforcement& enforcement) {
-                                 held->grant_reply->enforcement = enforcement;
-                                 sendReply(*held);
-                               });
-      if (waiting) {
-        return;
-      }
-      out = std::move(*held);
+    if (!hub.hasAppliances()) {
+      sendReply(out);
+      return;
     }
-    out.grant_reply->enforcement = hub.enforcement(body.grant, now);
+    const uint64_t now = clock();
+    const uint32_t wait_ms = config.load()->enforce_wait_ms;
+    if (wait_ms != 0 && hub.awaitsEnforcement(out.grant_reply->grant, now)) {
+      auto held = std::make_shared<Outgoing>(std::move(out));
+      hub.awaitEnforcement(held->grant_reply->grant, now, now + wait_ms,
+                           [this, held](const control::Enforcement& enforcement) {
+                             held->grant_reply->enforcement = enforcement;
+                             sendReply(*held);
+                           });
+      return;
+    }
+    out.grant_reply->enforcement = hub.enforcement(out.grant_reply->grant, now);
     sendReply(out);
   }
 
