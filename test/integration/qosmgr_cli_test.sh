@@ -37,6 +37,13 @@ sed -e "s|^listen = \"tcp://127.0.0.1:7700\"|listen = \"$endpoint\"|" \
   -e "s|^lease = \"60s\"|lease = \"600s\"|" \
   -e "s|^listen = \"127.0.0.1:9471\"|listen = \"127.0.0.1:$(free_port)\"|" \
   "$repo/conf/qosmgr.toml" >"$work/qosmgr.toml"
+# Its keys, made here as an operator makes them (the config names them
+# relative to itself); the operator's key is the admin peer "ops".
+mkdir -p "$work/keys"
+for name in qosmgr gw1 ops host-a; do
+  "$QOSCTL" keygen "$work/keys/$name" >/dev/null || { echo "FAIL: qosctl keygen $name"; exit 1; }
+done
+export QOSCTL_KEY="$work/keys/ops.key" QOSCTL_MANAGER_KEY="$work/keys/qosmgr.pub"
 for setting in "listen = \"$endpoint\"" "state = \"$work/state.db\"" 'lease = "600s"'; do
   grep -qF "$setting" "$work/qosmgr.toml" || { echo "FAIL: conf/qosmgr.toml no longer has the line this test rewrites to: $setting"; exit 1; }
 done
@@ -114,7 +121,14 @@ elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 # Tables.
 ctl networks >"$work/networks.txt" && grep -q "carrier-x" "$work/networks.txt" && grep -q "AVAILABLE" "$work/networks.txt" \
   && pass "qosctl networks shows capacity, reserved, available" || fail "networks table: $(cat "$work/networks.txt")"
-ctl appliances | grep -q "no appliances" && pass "qosctl appliances (none yet)" || fail "appliances"
+ctl appliances | grep -Eq '^gw1 +lan-a \| wan +down +- +never' && pass "qosctl appliances: gw1, down until it syncs" || fail "appliances"
+# CURVE: a key the manager does not know, no key, and a host key doing an
+# admin's work are each refused with exit 4.
+"$QOSCTL" keygen "$work/keys/stranger" >/dev/null
+expect_exit 4 "an unknown key" env QOSCTL_KEY="$work/keys/stranger.key" "$QOSCTL" --endpoint "$endpoint" --timeout 3000 ping
+expect_exit 4 "no key at all" env -u QOSCTL_KEY -u QOSCTL_MANAGER_KEY "$QOSCTL" --endpoint "$endpoint" --timeout 3000 ping
+expect_exit 4 "a host key asking for networks" env QOSCTL_KEY="$work/keys/host-a.key" "$QOSCTL" --endpoint "$endpoint" --timeout 3000 networks
+expect_exit 4 "the wrong manager key" env QOSCTL_MANAGER_KEY="$work/keys/gw1.pub" "$QOSCTL" --endpoint "$endpoint" --timeout 3000 ping
 expect_exit 0 "release" ctl release "$first_id"
 
 # kill -9, restart: same reservations, same remaining capacity.
