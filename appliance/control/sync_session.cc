@@ -7,7 +7,6 @@ namespace qos::appliance {
 namespace {
 
 using control::ChangeOp;
-using control::Direction;
 
 constexpr uint64_t kBitsPerByte = 8;
 

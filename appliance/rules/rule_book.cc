@@ -58,7 +58,9 @@ bool RuleBook::KeyLess::operator()(const FlowKey& a, const FlowKey& b) const {
 Result<RulePlan> RuleBook::plan(const RuleChanges& changes, uint32_t capacity) const {
   RulePlan plan;
   plan.origin = changes.origin;
-  const auto refuse = [](std::string message) { return makeError(ErrorCode::Invalid, message); };
+  const auto refuse = [](const std::string& message) {
+    return makeError(ErrorCode::Invalid, message);
+  };
   std::set<RuleId> put_ids;
   for (const OwnedRule& owned : changes.put) {
     const std::string what = describeRule(owned.id, owned.rule);
@@ -152,7 +154,7 @@ Result<RulePlan> RuleBook::plan(const RuleChanges& changes, uint32_t capacity) c
     } else {
       ++n_installed;
     }
-    plan.ops.push_back(std::move(op));
+    plan.ops.push_back(op);
   }
   if (n_installed > capacity) {
     return makeError(ErrorCode::Unavailable, "the flow table holds " + std::to_string(capacity) +

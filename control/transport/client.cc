@@ -397,7 +397,7 @@ std::optional<Error> RequestClient::readHandshakeEvents() {
   return refused;
 }
 
-Result<Reply> RequestClient::call(std::string type, nlohmann::json body) {
+Result<Reply> RequestClient::call(std::string type, const nlohmann::json& body) {
   return callEncoded(std::move(type),
                      body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }

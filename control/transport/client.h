@@ -99,7 +99,7 @@ public:
    *         "cannot authenticate the server at ENDPOINT: ..." (both
    *         ErrorCode::Unauthorized), as soon as the handshake fails.
    */
-  Result<Reply> call(std::string type, nlohmann::json body);
+  Result<Reply> call(std::string type, const nlohmann::json& body);
 
   /** call() with a body already encoded as a JSON object (fields.h encodeObject()). */
   Result<Reply> callEncoded(std::string type, std::string body_json);

@@ -111,9 +111,9 @@ void ApplianceHub::reconfigure(const ManagerConfig& config, const std::vector<Gr
   // What each appliance must enforce now, against what it had.
   std::vector<std::map<RuleKey, ApplianceRule>> wanted(feeds_.size());
   for (const Grant& grant : live) {
-    for (PlannedRule& planned : planner_.plan(grant)) {
+    for (const PlannedRule& planned : planner_.plan(grant)) {
       const RuleKey key{planned.rule.flow_id, planned.rule.dir};
-      wanted[planned.appliance].emplace(key, std::move(planned.rule));
+      wanted[planned.appliance].emplace(key, planned.rule);
     }
   }
   for (size_t i = 0; i < feeds_.size(); ++i) {

@@ -65,7 +65,7 @@ void RulePlanner::planDirection(const control::Grant& grant, control::Direction 
       planned.rule.flow = flow;
       planned.rule.dscp = dscp;
       planned.rule.meter = grant.meter;
-      out.push_back(std::move(planned));
+      out.push_back(planned);
     }
   }
 }
