@@ -33,12 +33,16 @@ public:
                                                      Appliance& appliance);
 
   /** Does what is due; waits at most @p wait_ms. */
-  void poll(int wait_ms) { link_->poll(wait_ms); }
+  void poll(int wait_ms) {
+    link_->poll(wait_ms);
+    appliance_.setManagerConnected(link_->connected());
+  }
   const ManagerLink& link() const { return *link_; }
 
 private:
-  explicit ControlAgent(Appliance& appliance) : target_(appliance) {}
+  explicit ControlAgent(Appliance& appliance) : appliance_(appliance), target_(appliance) {}
 
+  Appliance& appliance_;
   ApplianceTarget target_;
   std::unique_ptr<ManagerLink> link_;
 };

@@ -275,6 +275,10 @@ Result<RuleSummary> Appliance::applyRules(const RuleChanges& changes) {
     return *failure;
   }
   book_.commit(*plan);
+  for (const RuleOrigin origin : {RuleOrigin::Manager, RuleOrigin::File}) {
+    rule_counts_[static_cast<size_t>(origin)].store(static_cast<uint32_t>(book_.count(origin)),
+                                                    std::memory_order_relaxed);
+  }
   return RuleSummary{plan->added, plan->removed, plan->changed, plan->unchanged};
 }
 

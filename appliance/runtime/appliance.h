@@ -87,8 +87,16 @@ public:
   Result<void> addFlow(const FlowRule& rule);
   /** Removes a file rule while workers run.  @return false if it was not held. */
   bool removeFlow(const FlowRule& rule);
-  /** Every rule the appliance holds, by owner. */
+  /** Every rule the appliance holds, by owner.  Control thread only. */
   const RuleBook& rules() const { return book_; }
+  /** Rules @p origin holds (installed or shadowed).  Any thread. */
+  uint32_t ruleCount(RuleOrigin origin) const {
+    return rule_counts_[static_cast<size_t>(origin)].load(std::memory_order_relaxed);
+  }
+  /** Whether the control agent is in touch with the manager; set by the agent.  Any thread. */
+  void setManagerConnected(bool connected) { manager_connected_.store(connected ? 1 : 0); }
+  /** 1 in touch with the manager, 0 not, -1 no [control].  Any thread. */
+  int managerConnected() const { return manager_connected_.load(); }
   /**
    * The flow-table entry enforcing @p id, or nullptr if the rule is not
    * installed (unknown, or shadowed by another owner's rule for its 5-tuple).
@@ -136,6 +144,8 @@ private:
   bool running_ = false;
   bool ports_open_ = false;
   RuleBook book_;
+  std::array<std::atomic<uint32_t>, 2> rule_counts_{};  ///< book_'s counts, for other threads
+  std::atomic<int> manager_connected_{-1};
 };
 
 }  // namespace qos::appliance

@@ -106,8 +106,30 @@ public:
     ClientMetric c;
     c.gauge.value = app_.flows().capacity();
     capacity.metric.push_back(c);
-    return {rx_pkts, rx_bytes, tx_pkts, tx_bytes, drops,   malformed,
-            matched, remarked, non_ip,  flows,    capacity};
+    MetricFamily rules{"qosgate_rules",
+                       "Flow rules held, by owner: the config file's or the manager's",
+                       MetricType::Gauge,
+                       {}};
+    for (const auto& [origin, name] :
+         {std::pair{RuleOrigin::File, "file"}, std::pair{RuleOrigin::Manager, "manager"}}) {
+      ClientMetric r;
+      r.label = {{"owner", name}};
+      r.gauge.value = app_.ruleCount(origin);
+      rules.metric.push_back(r);
+    }
+    std::vector<MetricFamily> out = {rx_pkts, rx_bytes, tx_pkts, tx_bytes, drops,    malformed,
+                                     matched, remarked, non_ip,  flows,    capacity, rules};
+    if (app_.managerConnected() >= 0) {
+      MetricFamily connected{"qosgate_manager_connected",
+                             "1 while the manager answers this appliance's syncs",
+                             MetricType::Gauge,
+                             {}};
+      ClientMetric m;
+      m.gauge.value = app_.managerConnected();
+      connected.metric.push_back(m);
+      out.push_back(std::move(connected));
+    }
+    return out;
   }
 
 private:

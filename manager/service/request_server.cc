@@ -48,6 +48,8 @@ namespace {
 
 constexpr int kPollTimeoutMs = 100;
 constexpr uint64_t kExpiryIntervalMs = 100;
+// How often the appliances' status is handed to the metrics (a scrape reads the last).
+constexpr uint64_t kStatusIntervalMs = 1000;
 
 }  // namespace
 
@@ -69,8 +71,9 @@ struct RequestServer::Impl {
   std::vector<FlowEventSubscriber> subscribers;
   BadMessageLog bad_log;
   uint64_t last_expiry_ms = 0;
-  control::FlatRequest flat;  ///< reused by every message, so it keeps its capacity
-  std::string reply_text;     ///< likewise, for every reply
+  uint64_t last_status_ms = 0;  ///< when the appliances' status went to the metrics
+  control::FlatRequest flat;    ///< reused by every message, so it keeps its capacity
+  std::string reply_text;       ///< likewise, for every reply
 
   Impl(const ManagerConfig& c, AdmissionEngine& e, ReservationStore* s, ServerMetrics* m, Clock k,
        zmq::context_t* ctx)
@@ -180,6 +183,11 @@ struct RequestServer::Impl {
     if (current != hub_config) {
       hub.reconfigure(*current, engine.flows());
       hub_config = current;
+    }
+    const uint64_t now = clock();
+    if (metrics != nullptr && hub.hasAppliances() && now - last_status_ms >= kStatusIntervalMs) {
+      last_status_ms = now;
+      metrics->setAppliances(hub.status(now));
     }
     for (const uint64_t flow_id : hub.tick(clock())) {
       std::optional<Grant> released = engine.release(flow_id);

@@ -1,6 +1,9 @@
 #include "manager/service/server_metrics.h"
 
+#include <algorithm>
+#include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <prometheus/collectable.h>
@@ -58,11 +61,57 @@ public:
     ClientMetric a;
     a.gauge.value = static_cast<double>(engine_.flowCount());
     active.metric.push_back(a);
-    return {reserved, capacity, flows, active};
+    std::vector<MetricFamily> out = {reserved, capacity, flows, active};
+    appendAppliances(out);
+    return out;
+  }
+
+  /** The request loop's latest view of the appliances (it owns the hub). */
+  void setAppliances(std::vector<control::ApplianceStatus> appliances) {
+    const std::lock_guard<std::mutex> lock(appliances_mutex_);
+    appliances_ = std::move(appliances);
   }
 
 private:
+  void appendAppliances(std::vector<MetricFamily>& out) const {
+    MetricFamily up{"qosmgr_appliance_up",
+                    "1 if the appliance synced within three heartbeats (up or syncing)",
+                    MetricType::Gauge,
+                    {}};
+    MetricFamily rules{"qosmgr_appliance_rules",
+                       "Rules an appliance should enforce, by state (installed, pending, rejected)",
+                       MetricType::Gauge,
+                       {}};
+    MetricFamily behind{"qosmgr_appliance_changes_unacknowledged",
+                        "Changes sent for the appliance that it has not acknowledged yet",
+                        MetricType::Gauge,
+                        {}};
+    const std::lock_guard<std::mutex> lock(appliances_mutex_);
+    for (const control::ApplianceStatus& a : appliances_) {
+      const ClientMetric::Label name{"appliance", a.name};
+      ClientMetric m;
+      m.label = {name};
+      m.gauge.value = a.state == control::ApplianceState::Down ? 0 : 1;
+      up.metric.push_back(m);
+      m.gauge.value = static_cast<double>(a.seq - std::min(a.seq, a.seq_acked));
+      behind.metric.push_back(m);
+      for (const auto& [state, n] :
+           {std::pair{"installed", a.rules_installed}, std::pair{"pending", a.rules_pending},
+            std::pair{"rejected", a.rules_rejected}}) {
+        ClientMetric r;
+        r.label = {name, {"state", state}};
+        r.gauge.value = static_cast<double>(n);
+        rules.metric.push_back(r);
+      }
+    }
+    out.push_back(std::move(up));
+    out.push_back(std::move(rules));
+    out.push_back(std::move(behind));
+  }
+
   const AdmissionEngine& engine_;
+  mutable std::mutex appliances_mutex_;
+  std::vector<control::ApplianceStatus> appliances_;  ///< guarded by appliances_mutex_
 };
 
 /** Rows of the requests counter: every message type, "invalid", then "unknown". */
@@ -186,6 +235,10 @@ void ServerMetrics::countDenial(DenyReason reason) {
 void ServerMetrics::countRelease() { impl_->releases->Increment(); }
 
 void ServerMetrics::countExpired(size_t n) { impl_->expired->Increment(static_cast<double>(n)); }
+
+void ServerMetrics::setAppliances(std::vector<control::ApplianceStatus> appliances) {
+  impl_->usage->setAppliances(std::move(appliances));
+}
 
 void ServerMetrics::observeCommit(size_t n_changes, double seconds) {
   impl_->committed_changes->Increment(static_cast<double>(n_changes));

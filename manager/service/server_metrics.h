@@ -1,7 +1,8 @@
 // qosmgr's Prometheus metrics: request counters by type and status,
 // admissions, denials by reason, releases, lease expiries, store commit
 // latency, and, read from the engine when scraped, per network/SLA/class
-// capacity and reservation.
+// capacity and reservation; per appliance, whether it is up and its rules
+// installed, pending and rejected (as the request loop last published them).
 //
 // Every labelled series is made once (at start, or at its first use for
 // admissions by profile) and kept: counting is then one atomic add, where
@@ -44,6 +45,8 @@ public:
   void countRelease();
   void countExpired(size_t n);
   void observeCommit(size_t n_changes, double seconds);
+  /** The appliances as the request loop last saw them (any thread; scraped as gauges). */
+  void setAppliances(std::vector<control::ApplianceStatus> appliances);
 
   /** What a scrape would return now (tests). */
   std::vector<prometheus::MetricFamily> collect() const;

@@ -3,10 +3,12 @@
 #include "manager/service/request_server.h"
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <prometheus/metric_family.h>
 #include <zmq.hpp>
 
 #include "control/transport/client.h"
@@ -161,6 +163,49 @@ TEST_F(ServerFixture, BadMessagesGetErrorRepliesAndTheServerLivesOn) {
   auto ok = client_.call("provision", provision(40000));
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->status, ReplyStatus::Ok);
+}
+
+}  // namespace
+}  // namespace qos::manager
+
+namespace qos::manager {
+namespace {
+
+// The appliances' state reaches the metrics: a scrape shows each, up or not,
+// with its rules by state.
+TEST(ServerMetricsTest, AppliancesAreScraped) {
+  test_data::TestServer server;
+  const Result<void> started = server.start(test_data::voipWorld("1mbit", "1mbit") +
+                                                "[[appliance]]\nname = \"gw1\"\n"
+                                                "link = [\"lan-a\", \"lan-b\"]\n",
+                                            {.metrics = true});
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  const auto gauge = [&server](const std::string& family,
+                               const std::string& state) -> std::optional<double> {
+    for (const prometheus::MetricFamily& f : server.metrics->collect()) {
+      if (f.name != family) {
+        continue;
+      }
+      for (const prometheus::ClientMetric& m : f.metric) {
+        bool named = false;
+        bool in_state = state.empty();
+        for (const prometheus::ClientMetric::Label& l : m.label) {
+          named = named || (l.name == "appliance" && l.value == "gw1");
+          in_state = in_state || (l.name == "state" && l.value == state);
+        }
+        if (named && in_state) {
+          return m.gauge.value;
+        }
+      }
+    }
+    return std::nullopt;
+  };
+  for (int i = 0; i < 100 && !gauge("qosmgr_appliance_up", ""); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(gauge("qosmgr_appliance_up", ""), 0.0) << "never synced: down";
+  EXPECT_EQ(gauge("qosmgr_appliance_rules", "pending"), 0.0);
+  EXPECT_TRUE(gauge("qosmgr_appliance_rules", "installed").has_value());
 }
 
 }  // namespace
