@@ -175,7 +175,20 @@ int runMain(int argc, char** argv) {
                  (config->metrics_listen.empty() ? "" : ", metrics on " + config->metrics_listen) +
                  ")");
   std::thread reload_watch([&configs, &engine, &server, &zap] {
+    uint64_t refused_logged = 0;
+    auto last_refusal_log = std::chrono::steady_clock::now();
     while (!qos::daemon::stopFlag().load()) {
+      // Keys the ZAP handler refused, said at most every 10 s.
+      if (zap && std::chrono::steady_clock::now() - last_refusal_log > std::chrono::seconds(10)) {
+        const uint64_t refused = zap->counts().refused;
+        if (refused > refused_logged) {
+          qos::log::warning(std::to_string(refused - refused_logged) +
+                            " connection(s) refused: key not a [[peer]] (last: " +
+                            zap->lastRefusedKey() + ")");
+          refused_logged = refused;
+        }
+        last_refusal_log = std::chrono::steady_clock::now();
+      }
       if (qos::daemon::takeReload()) {
         if (qos::Result<std::string> r = configs.reload(engine, &server); r) {
           if (zap) {

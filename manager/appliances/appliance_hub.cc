@@ -291,13 +291,20 @@ void ApplianceHub::sync(const control::SyncRequest& request, const Peer& peer, u
       feed.on_epoch = true;
       feed.snapshot_seq.reset();
       feed.acked = request.applied;
+      size_t n_rejected = 0;
       for (const control::RuleRejection& r : request.rejected) {
         const RuleKey key{r.flow_id, r.dir};
         if (feed.rules.count(key) != 0) {
-          log::warning("appliance " + request.name + " could not install the rule of flow " +
-                       std::to_string(r.flow_id) + ": " + r.reason);
+          if (n_rejected++ == 0) {
+            log::warning("appliance " + request.name + " could not install the rule of flow " +
+                         std::to_string(r.flow_id) + ": " + r.reason);
+          }
           feed.rejected[key] = r.reason;
         }
+      }
+      if (n_rejected > 1) {
+        log::warning("appliance " + request.name + " rejected " + std::to_string(n_rejected - 1) +
+                     " more rule(s) (qosctl appliances counts them)");
       }
       trim(feed);
       resolveAwaiting(now_ms, /*deadline_only=*/false);
