@@ -182,9 +182,9 @@ int runMain(int argc, char** argv) {
       if (zap && std::chrono::steady_clock::now() - last_refusal_log > std::chrono::seconds(10)) {
         const uint64_t refused = zap->counts().refused;
         if (refused > refused_logged) {
-          qos::log::warning(std::to_string(refused - refused_logged) +
-                            " connection(s) refused: key not a [[peer]] (last: " +
-                            zap->lastRefusedKey() + ")");
+          qos::log::warning(
+              std::to_string(refused - refused_logged) +
+              " connection(s) refused: key not a [[peer]] (last: " + zap->lastRefusedKey() + ")");
           refused_logged = refused;
         }
         last_refusal_log = std::chrono::steady_clock::now();
