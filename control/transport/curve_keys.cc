@@ -346,8 +346,10 @@ Result<CurveKeyPair> loadCurveSecretKey(const std::string& path) {
 }
 
 Result<std::string> loadCurvePublicKey(const std::string& file_or_z85) {
+  struct stat st {};
+  const bool names_a_file = ::stat(file_or_z85.c_str(), &st) == 0;
   const auto inline_key = decodeZ85Key(file_or_z85);
-  if (inline_key) {
+  if (inline_key && !names_a_file) {
     return file_or_z85;
   }
   Result<KeyFileText> file = readKeyFile(file_or_z85, "public key file");

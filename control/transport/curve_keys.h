@@ -74,9 +74,10 @@ Result<std::string> deriveCurvePublicKey(std::string_view secret_z85);
 
 /**
  * A public key given either as itself or as the path of a file (STEM.pub)
- * holding it.  Text that is exactly 40 characters of valid Z85 decoding to
- * 32 bytes is taken as the key, even if a file of that name exists; anything
- * else is read as a path.
+ * holding it.  A path that names something is read as a file, whatever its
+ * length: many paths (/tmp/run.xyz/keys/qosmgr.pub) are 40 valid Z85
+ * characters.  Otherwise text that is exactly 40 characters of valid Z85 is
+ * taken as the key; anything else is read as a path.
  * @return the key as Z85 text, or an Error (ErrorCode::Invalid) naming the
  *         file or saying that the text is not a key.
  */

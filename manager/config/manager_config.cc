@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <filesystem>
 #include <limits>
 #include <map>
 #include <set>
@@ -631,10 +632,13 @@ private:
                    peer.name + "'");
       return;
     }
-    const bool inline_key =
-        key->size() == control::kCurveKeyZ85Chars && control::decodeZ85Key(*key).ok();
-    Result<std::string> z85 = control::loadCurvePublicKey(
-        inline_key ? *key : config::pathFromConfig(cfg_.source_path, *key));
+    // A file beside the config wins over key text (loadCurvePublicKey()).
+    const std::string path = config::pathFromConfig(cfg_.source_path, *key);
+    std::error_code no_file;
+    const bool inline_key = !std::filesystem::exists(path, no_file) &&
+                            key->size() == control::kCurveKeyZ85Chars &&
+                            control::decodeZ85Key(*key).ok();
+    Result<std::string> z85 = control::loadCurvePublicKey(inline_key ? *key : path);
     if (!z85) {
       p.failAt("public_key", z85.error().message);
       return;

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace qos::control {
 namespace {
@@ -248,6 +249,19 @@ TEST_F(CurveKeysTest, PublicKeyInlineOrFromFile) {
   const Result<std::string> from_file = loadCurvePublicKey(stem + ".pub");
   ASSERT_TRUE(from_file.ok()) << from_file.error().message;
   EXPECT_EQ(*from_file, pair_.public_z85);
+
+  // A path of 40 Z85 characters that names a file is read as the file.
+  const std::string short_dir = "/tmp/q" + std::to_string(::getpid());
+  const std::string z85_path =
+      short_dir + "/" + std::string(40 - short_dir.size() - 5, 'k') + ".pub";
+  ASSERT_EQ(z85_path.size(), 40u);
+  ASSERT_TRUE(decodeZ85Key(z85_path).ok()) << "the path is valid Z85 text too";
+  std::filesystem::create_directories(short_dir);
+  ASSERT_TRUE(writeCurveKeyFiles(z85_path.substr(0, z85_path.size() - 4), pair_).ok());
+  const Result<std::string> from_z85_path = loadCurvePublicKey(z85_path);
+  std::filesystem::remove_all(short_dir);
+  ASSERT_TRUE(from_z85_path.ok()) << from_z85_path.error().message;
+  EXPECT_EQ(*from_z85_path, pair_.public_z85);
 
   // 40 characters, but not Z85 and no such file: says both.
   const std::string not_a_key(40, '~');
