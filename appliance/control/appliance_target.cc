@@ -16,12 +16,8 @@ uint64_t packetsOf(const FlowEntry& entry) {
 
 }  // namespace
 
-Result<void> ApplianceTarget::apply(const RuleChanges& changes) {
-  Result<RuleSummary> applied = appliance_.applyRules(changes);
-  if (!applied) {
-    return applied.error();
-  }
-  return {};
+Result<RuleSummary> ApplianceTarget::apply(const RuleChanges& changes) {
+  return appliance_.applyRules(changes);
 }
 
 std::vector<RuleId> ApplianceTarget::managerRules() const {

@@ -24,7 +24,7 @@ public:
   explicit ApplianceTarget(Appliance& appliance) : appliance_(appliance) {}
 
   // RuleTarget
-  Result<void> apply(const RuleChanges& changes) override;
+  Result<RuleSummary> apply(const RuleChanges& changes) override;
   std::vector<RuleId> managerRules() const override;
 
   // CounterSource

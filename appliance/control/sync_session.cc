@@ -118,10 +118,12 @@ std::string SyncSession::onReply(const control::SyncReply& reply, RuleTarget& ta
 }
 
 std::string SyncSession::reconcile(Snapshot snapshot, RuleTarget& target) {
-  const size_t n_rules = snapshot.rules.size();
   RuleChanges all{RuleOrigin::Manager, /*replace_all=*/true, std::move(snapshot.rules), {}};
+  RuleSummary done;
   size_t n_rejected = 0;
-  if (Result<void> r = target.apply(all); !r) {
+  if (Result<RuleSummary> r = target.apply(all)) {
+    done = *r;
+  } else {
     // What the snapshot does not hold goes first, then its rules one by one.
     std::map<RuleId, bool> wanted;
     for (const OwnedRule& rule : all.put) {
@@ -133,12 +135,14 @@ std::string SyncSession::reconcile(Snapshot snapshot, RuleTarget& target) {
         changes.remove.push_back(id);
       }
     }
-    n_rejected = applyOrSplit(changes, target);
+    n_rejected = applyOrSplit(changes, target, done);
   }
   epoch_ = std::move(snapshot.epoch);
   applied_ = snapshot.seq;
   return "in sync with the manager (epoch " + epoch_ + ", change " + std::to_string(applied_) +
-         "): " + std::to_string(n_rules - n_rejected) + " manager rule(s)" +
+         "): " + std::to_string(done.added) + " manager rule(s) added, " +
+         std::to_string(done.removed) + " removed, " + std::to_string(done.changed) +
+         " changed, " + std::to_string(done.unchanged) + " unchanged" +
          (n_rejected != 0 ? ", " + std::to_string(n_rejected) + " rejected" : "");
 }
 
@@ -162,26 +166,33 @@ std::string SyncSession::applyChanges(const std::vector<control::RuleChange>& ch
       set.remove.push_back(id);
     }
   }
-  const size_t n_rejected = applyOrSplit(set, target);
+  RuleSummary done;
+  const size_t n_rejected = applyOrSplit(set, target, done);
   if (n_rejected == 0) {
     return "";
   }
   return std::to_string(n_rejected) + " manager rule(s) rejected (qosctl appliances shows them)";
 }
 
-size_t SyncSession::applyOrSplit(const RuleChanges& changes, RuleTarget& target) {
-  if (target.apply(changes).ok()) {
+size_t SyncSession::applyOrSplit(const RuleChanges& changes, RuleTarget& target,
+                                 RuleSummary& done) {
+  if (Result<RuleSummary> all = target.apply(changes)) {
+    done += *all;
     return 0;
   }
   if (!changes.remove.empty()) {
     // Removals never fail one by one: a rule not held is no error.
     RuleChanges removals{changes.origin, false, {}, changes.remove};
-    static_cast<void>(target.apply(removals));
+    if (Result<RuleSummary> removed = target.apply(removals)) {
+      done += *removed;
+    }
   }
   size_t n_rejected = 0;
   for (const OwnedRule& rule : changes.put) {
     RuleChanges one{changes.origin, false, {rule}, {}};
-    if (Result<void> r = target.apply(one); !r) {
+    if (Result<RuleSummary> r = target.apply(one)) {
+      done += *r;
+    } else {
       rejected_.push_back({rule.id.flow_id, rule.id.dir, r.error().message});
       ++n_rejected;
     }

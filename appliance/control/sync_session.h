@@ -35,8 +35,8 @@ namespace qos::appliance {
 class RuleTarget {
 public:
   virtual ~RuleTarget() = default;
-  /** Applies a set of rule changes, all or nothing. */
-  virtual Result<void> apply(const RuleChanges& changes) = 0;
+  /** Applies a set of rule changes, all or nothing; says what they did. */
+  virtual Result<RuleSummary> apply(const RuleChanges& changes) = 0;
   /** The manager rules held now. */
   virtual std::vector<RuleId> managerRules() const = 0;
 };
@@ -85,9 +85,10 @@ private:
   std::string applyChanges(const std::vector<control::RuleChange>& changes, RuleTarget& target);
   /**
    * Applies @p changes, or, if refused, its removals and then each rule it
-   * puts alone, recording what is rejected.  @return how many were rejected
+   * puts alone, recording what is rejected and adding what was done to
+   * @p done.  @return how many were rejected
    */
-  size_t applyOrSplit(const RuleChanges& changes, RuleTarget& target);
+  size_t applyOrSplit(const RuleChanges& changes, RuleTarget& target, RuleSummary& done);
 
   std::string name_;
   std::string instance_;

@@ -78,17 +78,17 @@ Result<RulePlan> RuleBook::plan(const RuleChanges& changes, uint32_t capacity) c
     }
     const FlowRule* old = find(owned.id);
     if (old != nullptr && *old == owned.rule) {
-      ++plan.unchanged;
+      ++plan.summary.unchanged;
       continue;
     }
     plan.delta[owned.id] = owned.rule;
-    old != nullptr ? ++plan.changed : ++plan.added;
+    old != nullptr ? ++plan.summary.changed : ++plan.summary.added;
   }
   if (changes.replace_all) {
     forEach(changes.origin, [&](const RuleId& id, const FlowRule&) {
       if (put_ids.count(id) == 0) {
         plan.delta[id] = std::nullopt;
-        ++plan.removed;
+        ++plan.summary.removed;
       }
     });
   }
@@ -102,7 +102,7 @@ Result<RulePlan> RuleBook::plan(const RuleChanges& changes, uint32_t capacity) c
     }
     if (find(id) != nullptr && plan.delta.count(id) == 0) {
       plan.delta[id] = std::nullopt;
-      ++plan.removed;
+      ++plan.summary.removed;
     }
   }
 

@@ -91,16 +91,29 @@ struct TableOp {
   std::optional<FlowRule> before;
 };
 
+/** What a set of rule changes does to the rule book. */
+struct RuleSummary {
+  uint32_t added = 0;      ///< rules new to the book
+  uint32_t removed = 0;    ///< rules gone from the book
+  uint32_t changed = 0;    ///< rules replaced by a different one
+  uint32_t unchanged = 0;  ///< rules put again as they were
+
+  RuleSummary& operator+=(const RuleSummary& other) {
+    added += other.added;
+    removed += other.removed;
+    changed += other.changed;
+    unchanged += other.unchanged;
+    return *this;
+  }
+};
+
 /** What a set of changes does, before it is done. */
 struct RulePlan {
   RuleOrigin origin = RuleOrigin::File;
   std::vector<TableOp> ops;
   /** The book's changes: a rule per id, or nullopt to remove it. */
   std::map<RuleId, std::optional<FlowRule>> delta;
-  uint32_t added = 0;      ///< rules new to the book
-  uint32_t removed = 0;    ///< rules gone from the book
-  uint32_t changed = 0;    ///< rules replaced by a different one
-  uint32_t unchanged = 0;  ///< rules put again as they were
+  RuleSummary summary;
 
   bool empty() const { return delta.empty(); }
 };

@@ -279,7 +279,7 @@ Result<RuleSummary> Appliance::applyRules(const RuleChanges& changes) {
     rule_counts_[static_cast<size_t>(origin)].store(static_cast<uint32_t>(book_.count(origin)),
                                                     std::memory_order_relaxed);
   }
-  return RuleSummary{plan->added, plan->removed, plan->changed, plan->unchanged};
+  return plan->summary;
 }
 
 Result<void> Appliance::addFlow(const FlowRule& rule) {

@@ -52,14 +52,6 @@ struct ReloadSummary {
   std::vector<std::string> needs_restart;  ///< keys that only a restart applies
 };
 
-/** What a set of rule changes did to the rule book. */
-struct RuleSummary {
-  uint32_t added = 0;
-  uint32_t removed = 0;
-  uint32_t changed = 0;
-  uint32_t unchanged = 0;
-};
-
 class Appliance {
 public:
   /** Builds and starts the ports (not the workers).  EAL must be initialized. */

@@ -26,14 +26,14 @@ constexpr const char* kEndpoint = "inproc://qosmgr-link-test";
 
 class CountingTarget : public RuleTarget {
 public:
-  Result<void> apply(const RuleChanges& changes) override {
+  Result<RuleSummary> apply(const RuleChanges& changes) override {
     Result<RulePlan> plan = book.plan(changes, 1000);
     if (!plan) {
       return plan.error();
     }
     table_ops += plan->ops.size();
     book.commit(*plan);
-    return {};
+    return plan->summary;
   }
   std::vector<RuleId> managerRules() const override {
     std::vector<RuleId> ids;

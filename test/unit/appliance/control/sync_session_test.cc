@@ -24,7 +24,7 @@ ApplianceRule managerRule(uint64_t flow_id, uint16_t dport) {
 
 class RefusingTarget : public RuleTarget {
 public:
-  Result<void> apply(const RuleChanges& changes) override {
+  Result<RuleSummary> apply(const RuleChanges& changes) override {
     for (const OwnedRule& rule : changes.put) {
       if (rule.rule.dst_port == 666) {
         return makeError(ErrorCode::Invalid, "no");
@@ -35,7 +35,7 @@ public:
       return plan.error();
     }
     book.commit(*plan);
-    return {};
+    return plan->summary;
   }
   std::vector<RuleId> managerRules() const override {
     std::vector<RuleId> ids;
@@ -87,6 +87,35 @@ TEST(SyncSessionTest, RejectionsGoOutOnceAndAgainIfTheSyncWasLost) {
   heartbeat.to = 5;
   session.onReply(heartbeat, target);
   EXPECT_TRUE(session.nextRequest({}, false).rejected.empty()) << "and only once delivered";
+}
+
+TEST(SyncSessionTest, AResyncSaysWhatItAddedRemovedAndLeftAlone) {
+  SyncSession session("gw1", "i", "v", {});
+  RefusingTarget target;
+  control::SyncReply snapshot;
+  snapshot.epoch = "e1";
+  snapshot.kind = control::SyncKind::Snapshot;
+  snapshot.snapshot_seq = 3;
+  snapshot.rules = {managerRule(1, 5004), managerRule(2, 5006)};
+  snapshot.last_page = true;
+  EXPECT_NE(session.onReply(snapshot, target).find("2 manager rule(s) added, 0 removed"),
+            std::string::npos);
+
+  // The manager restarted: flow 2 went meanwhile, flow 4 came, flow 1 is as it was.
+  snapshot.epoch = "e2";
+  snapshot.rules = {managerRule(1, 5004), managerRule(4, 5008)};
+  const std::string said = session.onReply(snapshot, target);
+  EXPECT_NE(said.find("1 manager rule(s) added, 1 removed, 0 changed, 1 unchanged"),
+            std::string::npos)
+      << said;
+
+  // One refused rule: the rest is applied one by one and still counted.
+  snapshot.epoch = "e3";
+  snapshot.rules = {managerRule(1, 5004), managerRule(5, 666), managerRule(6, 5010)};
+  const std::string split = session.onReply(snapshot, target);
+  EXPECT_NE(split.find("1 manager rule(s) added, 1 removed, 0 changed, 1 unchanged, 1 rejected"),
+            std::string::npos)
+      << split;
 }
 
 TEST(SyncSessionTest, ChangesOfAnotherEpochAreNotApplied) {

@@ -52,15 +52,15 @@ RulePlan apply(RuleBook& book, const RuleChanges& changes, uint32_t capacity = 1
 TEST(RuleBookTest, FileRulesAreReplacedByDifference) {
   RuleBook book;
   RulePlan first = apply(book, fileSet({fileRule(5004, 46), fileRule(5006, 34)}));
-  EXPECT_EQ(first.added, 2u);
+  EXPECT_EQ(first.summary.added, 2u);
   ASSERT_EQ(first.ops.size(), 2u);
   EXPECT_EQ(book.installedCount(), 2u);
 
   RulePlan second = apply(book, fileSet({fileRule(5004, 40), fileRule(7000, 10)}));
-  EXPECT_EQ(second.added, 1u);
-  EXPECT_EQ(second.changed, 1u);
-  EXPECT_EQ(second.removed, 1u);
-  EXPECT_EQ(second.unchanged, 0u);
+  EXPECT_EQ(second.summary.added, 1u);
+  EXPECT_EQ(second.summary.changed, 1u);
+  EXPECT_EQ(second.summary.removed, 1u);
+  EXPECT_EQ(second.summary.unchanged, 0u);
   EXPECT_EQ(second.ops.size(), 3u);  // replace 5004, install 7000, remove 5006
   EXPECT_EQ(book.count(RuleOrigin::File), 2u);
   EXPECT_EQ(book.find(fileRule(5006, 34).id), nullptr);
@@ -71,7 +71,7 @@ TEST(RuleBookTest, ARulePutAgainUnchangedPlansNothing) {
   apply(book, fileSet({fileRule(5004, 46)}));
   apply(book, managerPut({managerRule(7, 6000, 46)}));
   const RulePlan again = apply(book, fileSet({fileRule(5004, 46)}));
-  EXPECT_EQ(again.unchanged, 1u);
+  EXPECT_EQ(again.summary.unchanged, 1u);
   EXPECT_TRUE(again.ops.empty()) << "an unchanged rule must keep its entry, meter and counters";
   EXPECT_TRUE(again.empty());
   const RulePlan manager_again = apply(book, managerPut({managerRule(7, 6000, 46)}));
@@ -97,7 +97,7 @@ TEST(RuleBookTest, TheManagersRuleWinsAFiveTupleAndTheFilesComesBack) {
 
   // A reload of the file touches no manager rule, even with replace_all.
   const RulePlan reload = apply(book, fileSet({}));
-  EXPECT_EQ(reload.removed, 1u);
+  EXPECT_EQ(reload.summary.removed, 1u);
   EXPECT_TRUE(reload.ops.empty()) << "the file rule was shadowed: nothing to remove";
   EXPECT_EQ(book.count(RuleOrigin::Manager), 2u);
 
@@ -121,9 +121,9 @@ TEST(RuleBookTest, ASnapshotReplacesOnlyTheManagersRules) {
   RuleChanges snapshot{
       RuleOrigin::Manager, true, {managerRule(2, 6002, 46), managerRule(3, 6003, 34)}, {}};
   const RulePlan plan = apply(book, snapshot);
-  EXPECT_EQ(plan.added, 1u);
-  EXPECT_EQ(plan.removed, 1u);
-  EXPECT_EQ(plan.unchanged, 1u);
+  EXPECT_EQ(plan.summary.added, 1u);
+  EXPECT_EQ(plan.summary.removed, 1u);
+  EXPECT_EQ(plan.summary.unchanged, 1u);
   EXPECT_EQ(plan.ops.size(), 2u);  // remove 6001, install 6003; 6002 untouched
   EXPECT_EQ(book.count(RuleOrigin::File), 1u);
   EXPECT_EQ(book.count(RuleOrigin::Manager), 2u);

@@ -21,6 +21,7 @@ using appliance::RuleBook;
 using appliance::RuleChanges;
 using appliance::RuleId;
 using appliance::RuleOrigin;
+using appliance::RuleSummary;
 using appliance::SyncSession;
 using control::ApplianceState;
 using control::Direction;
@@ -32,7 +33,7 @@ constexpr uint64_t kStartMs = 1'000'000;
 /** The appliance's rules: a rule book, as the Appliance keeps one. */
 class FakeTarget : public appliance::RuleTarget {
 public:
-  Result<void> apply(const RuleChanges& changes) override {
+  Result<RuleSummary> apply(const RuleChanges& changes) override {
     for (const appliance::OwnedRule& rule : changes.put) {
       if (refused_src_ports.count(rule.rule.src_port) != 0) {
         return makeError(ErrorCode::Invalid,
@@ -45,7 +46,7 @@ public:
     }
     table_ops += plan->ops.size();
     book.commit(*plan);
-    return {};
+    return plan->summary;
   }
   std::vector<RuleId> managerRules() const override {
     std::vector<RuleId> ids;
