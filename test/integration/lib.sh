@@ -6,6 +6,7 @@
 #   qg_require_root; qg_require_netns; qg_require_tools ip tcpdump tshark
 #   qg_build_bump NS_A NS_GW NS_B IF_A IF_GW_A IF_GW_B IF_B
 #   qg_start_qosgate NS_GW CONFIG DIR && ... && qg_stop_qosgate
+#   qg_require_manager; qg_start_qosmgr NS CONFIG LOG && ... && qg_stop_qosmgr
 #
 # Everything a script makes through these helpers (namespaces, background
 # processes, temporary directories, DPDK runtime directories) is recorded
@@ -44,6 +45,8 @@ QG_QOSGATE_PID=""     # set by qg_start_qosgate
 QG_QOSGATE_OUT=""     # its stdout file (final counters)
 QG_QOSGATE_ERR=""     # its stderr file (log)
 QG_QOSGATE_RC=""      # set by qg_stop_qosgate
+QG_QOSMGR_PID=""      # set by qg_start_qosmgr
+QG_QOSMGR_RC=""       # set by qg_stop_qosmgr
 
 # ---------------------------------------------------------------------------
 # Reporting
@@ -109,6 +112,15 @@ qg_require_netns() {
 qg_require_qosgate() {
   [[ -n ${QOSGATE:-} ]] || qg_die "set QOSGATE to the qosgate executable (meson passes it)"
   [[ -x $QOSGATE ]] || qg_die "QOSGATE=$QOSGATE is not an executable"
+}
+
+# qg_require_manager: $QOSMGR and $QOSCTL must name executables.
+qg_require_manager() {
+  local v
+  for v in QOSMGR QOSCTL; do
+    [[ -n ${!v:-} ]] || qg_die "set $v to the ${v,,} executable (meson passes it)"
+    [[ -x ${!v} ]] || qg_die "$v=${!v} is not an executable"
+  done
 }
 
 # ---------------------------------------------------------------------------
@@ -358,6 +370,51 @@ qg_stop_qosgate() {
   qg_forget_pid "$pid"
   QG_QOSGATE_PID=""
   ((killed == 0))
+}
+
+# qg_start_qosmgr NS CONFIG LOG: starts qosmgr in NS, logging to LOG, and
+# waits until it logs "serving on".  Returns 1 (and prints the log) if it
+# exits or does not start within 30 s.
+qg_start_qosmgr() {
+  local ns=$1 config=$2 log=$3
+  QG_QOSMGR_RC=""
+  qg_bg "$ns" "$log.out" "$log" "$QOSMGR" --config "$config"
+  QG_QOSMGR_PID=$QG_BG_PID
+  if ! qg_wait_for_line "$log" 'serving on' "$QG_QOSMGR_PID" 30; then
+    printf 'qosmgr did not start; its log:\n' >&2
+    sed 's/^/  | /' "$log" >&2
+    return 1
+  fi
+}
+
+# qg_stop_qosmgr [SIGNAL]: SIGNAL (default TERM) to the qosmgr we started;
+# waits up to 10 s (then SIGKILL); sets QG_QOSMGR_RC.  Returns 1 if it had
+# to be killed.
+qg_stop_qosmgr() {
+  local pid=$QG_QOSMGR_PID killed=0
+  [[ -n $pid ]] || return 1
+  kill "-${1:-TERM}" "$pid" 2>/dev/null
+  if ! qg_wait_exit "$pid" 10; then
+    printf 'qosmgr did not stop within 10 s: killing it\n' >&2
+    kill -KILL "$pid" 2>/dev/null
+    killed=1
+  fi
+  wait "$pid" 2>/dev/null
+  QG_QOSMGR_RC=$?
+  qg_forget_pid "$pid"
+  QG_QOSMGR_PID=""
+  ((killed == 0))
+}
+
+# qg_wait_until SECONDS COMMAND...: runs COMMAND every 0.2 s until it
+# succeeds; returns 1 if it has not within SECONDS.
+qg_wait_until() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
 }
 
 # qg_metrics NS PORT: prints qosgate's Prometheus text (fetched inside NS).
