@@ -11,10 +11,12 @@
 // 2 usage or invalid input, 3 denied (no capacity on the path), 4 not
 // authorized (key refused, or the role may not do this).
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -70,7 +72,24 @@ const char* kUsage =
 
 std::string orDash(const std::string& s) { return s.empty() ? "-" : s; }
 
-std::string rate(std::optional<uint64_t> bps) { return bps ? qos::formatRate(*bps) : "-"; }
+/** A measured rate, to three significant digits ("59.0kbit"); "-" if none. */
+std::string measuredRate(std::optional<uint64_t> bps) {
+  if (!bps) {
+    return "-";
+  }
+  static constexpr std::array<std::pair<double, const char*>, 3> kUnits = {
+      {{1e9, "gbit"}, {1e6, "mbit"}, {1e3, "kbit"}}};
+  for (const auto& [scale, unit] : kUnits) {
+    if (static_cast<double>(*bps) >= scale) {
+      const double v = static_cast<double>(*bps) / scale;
+      char text[32];
+      std::snprintf(text, sizeof text, v >= 100 ? "%.0f%s" : v >= 10 ? "%.1f%s" : "%.2f%s", v,
+                    unit);
+      return text;
+    }
+  }
+  return std::to_string(*bps) + "bit";
+}
 
 std::string portText(uint16_t port) { return port == 0 ? "any" : std::to_string(port); }
 
@@ -228,7 +247,7 @@ void printFlows(const ctl::FlowsReply& reply) {
   for (const ctl::FlowListing& f : reply.flows) {
     const ctl::Grant& g = f.grant;
     rows.push_back({std::to_string(g.flow_id), orDash(g.application), g.profile.class_name,
-                    qos::formatRate(g.profile.rate_bps), rate(f.delivery.delivered_bps),
+                    qos::formatRate(g.profile.rate_bps), measuredRate(f.delivery.delivered_bps),
                     std::to_string(f.delivery.policed_pkts), std::to_string(g.dscp),
                     protoText(g.flow.protocol),
                     qos::formatIpAddress(g.flow.src) + ":" + portText(g.flow.src_port),
