@@ -246,10 +246,9 @@ rc=$?
 if ((rc == 0)); then
   qg_pass "b. host-a's request granted"
   flow1=$(json_get flow_id <<<"$out")
-  [[ $(json_get dscp <<<"$out") == 46 ]] && qg_pass "b. the host is told DSCP 46 (lan-a, the first class-enabled network)" ||
-    qg_fail "b. grant DSCP: $out"
-  [[ $(json_get enforced_by <<<"$out") == "['gw1']" ]] && qg_pass "b. the reply says gw1 enforces it" ||
-    qg_fail "b. enforcement in the reply: $out"
+  qg_check "b. the host is told DSCP 46 (lan-a, the first class-enabled network)" \
+    test "$(json_get dscp <<<"$out")" = 46
+  qg_check "b. the reply says gw1 enforces it" test "$(json_get enforced_by <<<"$out")" = "['gw1']"
 else
   qg_fail "b. host-a's request: exit $rc: $out"
   flow1=""
