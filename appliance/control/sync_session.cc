@@ -141,8 +141,8 @@ std::string SyncSession::reconcile(Snapshot snapshot, RuleTarget& target) {
   applied_ = snapshot.seq;
   return "in sync with the manager (epoch " + epoch_ + ", change " + std::to_string(applied_) +
          "): " + std::to_string(done.added) + " manager rule(s) added, " +
-         std::to_string(done.removed) + " removed, " + std::to_string(done.changed) +
-         " changed, " + std::to_string(done.unchanged) + " unchanged" +
+         std::to_string(done.removed) + " removed, " + std::to_string(done.changed) + " changed, " +
+         std::to_string(done.unchanged) + " unchanged" +
          (n_rejected != 0 ? ", " + std::to_string(n_rejected) + " rejected" : "");
 }
 

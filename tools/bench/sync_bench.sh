@@ -99,7 +99,7 @@ TOML
   until ((installed >= n)); do
     installed=$("${qosctl[@]}" --json appliances | /usr/bin/python3 -c \
       'import json,sys; a=json.load(sys.stdin)["appliances"][0]; print(a["rules_installed"] if a["seq_acked"]==a["seq"] else 0)')
-    (($(echo "$(now) - $start > 120" | bc) == 0)) || { echo "timed out"; exit 1; }
+    awk -v n="$(now)" -v s="$start" 'BEGIN { exit !(n - s <= 120) }' || { echo "timed out"; exit 1; }
   done
   done_at=$(now)
   echo "enforce_wait = $wait:"

@@ -16,8 +16,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/program_options.hpp>
@@ -83,8 +83,11 @@ std::string measuredRate(std::optional<uint64_t> bps) {
     if (static_cast<double>(*bps) >= scale) {
       const double v = static_cast<double>(*bps) / scale;
       char text[32];
-      std::snprintf(text, sizeof text, v >= 100 ? "%.0f%s" : v >= 10 ? "%.1f%s" : "%.2f%s", v,
-                    unit);
+      std::snprintf(text, sizeof text,
+                    v >= 100  ? "%.0f%s"
+                    : v >= 10 ? "%.1f%s"
+                              : "%.2f%s",
+                    v, unit);
       return text;
     }
   }
