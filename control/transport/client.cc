@@ -43,12 +43,17 @@ using Clock = std::chrono::steady_clock;
 //   server without CURVE: HANDSHAKE_FAILED_PROTOCOL with
 //                        ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH; never
 //                        reconnects.
+//   no key, CURVE server: the same MECHANISM_MISMATCH if our side reads the
+//                        server's greeting before the server closes the
+//                        connection; if the close comes first, NO_DETAIL
+//                        and a reconnect that may go either way.
 //   nobody listening:    no handshake event at all (CLOSED, CONNECT_RETRIED).
 //   CURVE server without a ZAP handler: HANDSHAKE_SUCCEEDED for any key.
 //
 // So AUTH and PROTOCOL are final, and NO_DETAIL is taken as a wrong server
-// key once it happens twice with no success between: one alone may be a
-// server that went away in the middle of a handshake.
+// key (without CURVE: as a server that requires it) once it happens twice
+// with no success between: one alone may be a server that went away in the
+// middle of a handshake.
 constexpr int kHandshakeEvents = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
@@ -383,11 +388,15 @@ std::optional<Error> RequestClient::readHandshakeEvents() {
         }
         break;
       case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-        if (curve_ && ++silent_handshake_failures_ >= kSilentFailuresToGiveUp) {
-          refused = makeError(ErrorCode::Unauthorized,
-                              "cannot authenticate the server at " + endpoint_ +
-                                  ": wrong server public key? (it closed the handshake " +
-                                  std::to_string(silent_handshake_failures_) + " times)");
+        if (++silent_handshake_failures_ >= kSilentFailuresToGiveUp) {
+          const std::string closed =
+              " (it closed the handshake " + std::to_string(silent_handshake_failures_) + " times)";
+          refused = makeError(
+              ErrorCode::Unauthorized,
+              curve_ ? "cannot authenticate the server at " + endpoint_ +
+                           ": wrong server public key?" + closed
+                     : "the server at " + endpoint_ + " requires CURVE, or is not a ZeroMQ server" +
+                           closed + ": give this client its key and the server's public key");
         }
         break;
       default:

@@ -371,9 +371,7 @@ fi
 # --- g. kill -9 qosgate -------------------------------------------------------------
 out=$(ctl ops --json request --app voip --src "$QG_A_V4:41005" --dst "$QG_B_V4:5004" --proto udp)
 expect_tos "g. a grant before qosgate is killed" "$(a_to_b 41005 0x00 2)" 2 "$tos_wan_ef"
-kill -KILL "$QG_QOSGATE_PID"
-wait "$QG_QOSGATE_PID" 2>/dev/null
-qg_forget_pid "$QG_QOSGATE_PID"
+qg_stop_daemon qosgate "$QG_QOSGATE_PID" KILL 5
 QG_QOSGATE_PID=""
 if qg_wait_until 15 gw1_is down; then
   qg_pass "g. qosgate killed: qosctl appliances shows gw1 down"

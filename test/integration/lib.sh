@@ -357,18 +357,28 @@ qg_start_qosgate() {
 # qg_stop_qosgate: SIGINT to the qosgate we started, waits up to 20 s for it
 # to exit (then SIGKILL), sets QG_QOSGATE_RC.  Returns 1 if it had to be killed.
 qg_stop_qosgate() {
-  local pid=$QG_QOSGATE_PID killed=0
-  [[ -n $pid ]] || return 1
-  kill -INT "$pid" 2>/dev/null
-  if ! qg_wait_exit "$pid" 20; then
-    printf 'qosgate did not stop within 20 s of SIGINT: killing it\n' >&2
+  [[ -n $QG_QOSGATE_PID ]] || return 1
+  qg_stop_daemon qosgate "$QG_QOSGATE_PID" INT 20
+  local stopped=$?
+  QG_QOSGATE_RC=$QG_STOP_RC
+  QG_QOSGATE_PID=""
+  return "$stopped"
+}
+
+# qg_stop_daemon NAME PID SIGNAL SECONDS: SIGNAL to PID (one we started),
+# waits up to SECONDS for it to exit (then SIGKILL), reaps it and sets
+# QG_STOP_RC to its exit status.  Returns 1 if it had to be killed.
+qg_stop_daemon() {
+  local name=$1 pid=$2 sig=$3 seconds=$4 killed=0
+  kill "-$sig" "$pid" 2>/dev/null
+  if ! qg_wait_exit "$pid" "$seconds"; then
+    printf '%s did not stop within %s s of SIG%s: killing it\n' "$name" "$seconds" "$sig" >&2
     kill -KILL "$pid" 2>/dev/null
     killed=1
   fi
   wait "$pid" 2>/dev/null
-  QG_QOSGATE_RC=$?
+  QG_STOP_RC=$?
   qg_forget_pid "$pid"
-  QG_QOSGATE_PID=""
   ((killed == 0))
 }
 
@@ -391,19 +401,12 @@ qg_start_qosmgr() {
 # waits up to 10 s (then SIGKILL); sets QG_QOSMGR_RC.  Returns 1 if it had
 # to be killed.
 qg_stop_qosmgr() {
-  local pid=$QG_QOSMGR_PID killed=0
-  [[ -n $pid ]] || return 1
-  kill "-${1:-TERM}" "$pid" 2>/dev/null
-  if ! qg_wait_exit "$pid" 10; then
-    printf 'qosmgr did not stop within 10 s: killing it\n' >&2
-    kill -KILL "$pid" 2>/dev/null
-    killed=1
-  fi
-  wait "$pid" 2>/dev/null
-  QG_QOSMGR_RC=$?
-  qg_forget_pid "$pid"
+  [[ -n $QG_QOSMGR_PID ]] || return 1
+  qg_stop_daemon qosmgr "$QG_QOSMGR_PID" "${1:-TERM}" 10
+  local stopped=$?
+  QG_QOSMGR_RC=$QG_STOP_RC
   QG_QOSMGR_PID=""
-  ((killed == 0))
+  return "$stopped"
 }
 
 # qg_wait_until SECONDS COMMAND...: runs COMMAND every 0.2 s until it

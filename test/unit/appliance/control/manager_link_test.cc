@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include "control/transport/client.h"
+#include "test/fakes/fake_rule_target.h"
 #include "test/unit/manager/service/test_server.h"
 
 namespace qos::appliance {
@@ -23,27 +24,6 @@ using manager::test_data::TestServer;
 using nlohmann::json;
 
 constexpr const char* kEndpoint = "inproc://qosmgr-link-test";
-
-class CountingTarget : public RuleTarget {
-public:
-  Result<RuleSummary> apply(const RuleChanges& changes) override {
-    Result<RulePlan> plan = book.plan(changes, 1000);
-    if (!plan) {
-      return plan.error();
-    }
-    table_ops += plan->ops.size();
-    book.commit(*plan);
-    return plan->summary;
-  }
-  std::vector<RuleId> managerRules() const override {
-    std::vector<RuleId> ids;
-    book.forEach(RuleOrigin::Manager,
-                 [&ids](const RuleId& id, const FlowRule&) { ids.push_back(id); });
-    return ids;
-  }
-  RuleBook book;
-  size_t table_ops = 0;
-};
 
 std::string world() {
   return manager::test_data::voipWorld("1mbit", "10mbit") + R"(
@@ -83,7 +63,7 @@ protected:
 
   zmq::context_t context_{1};
   std::unique_ptr<TestServer> manager_;
-  CountingTarget target_;
+  test_fakes::FakeRuleTarget target_;
   std::atomic<uint64_t> skew_ms_{0};
   std::unique_ptr<ManagerLink> link_;
 };

@@ -4,11 +4,21 @@
 
 #include <gtest/gtest.h>
 
+#include "test/fakes/fake_rule_target.h"
+
 namespace qos::appliance {
 namespace {
 
 using control::ApplianceRule;
 using control::Direction;
+
+/** A gateway that refuses any rule to port 666. */
+struct RefusingTarget : test_fakes::FakeRuleTarget {
+  RefusingTarget() {
+    capacity = 100;
+    refused_dst_ports.insert(666);
+  }
+};
 
 ApplianceRule managerRule(uint64_t flow_id, uint16_t dport) {
   ApplianceRule rule;
@@ -21,30 +31,6 @@ ApplianceRule managerRule(uint64_t flow_id, uint16_t dport) {
   rule.meter = {100'001, 10'000, 10'000};
   return rule;
 }
-
-class RefusingTarget : public RuleTarget {
-public:
-  Result<RuleSummary> apply(const RuleChanges& changes) override {
-    for (const OwnedRule& rule : changes.put) {
-      if (rule.rule.dst_port == 666) {
-        return makeError(ErrorCode::Invalid, "no");
-      }
-    }
-    Result<RulePlan> plan = book.plan(changes, 100);
-    if (!plan) {
-      return plan.error();
-    }
-    book.commit(*plan);
-    return plan->summary;
-  }
-  std::vector<RuleId> managerRules() const override {
-    std::vector<RuleId> ids;
-    book.forEach(RuleOrigin::Manager,
-                 [&ids](const RuleId& id, const FlowRule&) { ids.push_back(id); });
-    return ids;
-  }
-  RuleBook book;
-};
 
 TEST(SyncSessionTest, AManagerRuleIsAnSrtcmThatDropsRedAndPassesYellow) {
   const FlowRule rule = flowRuleOf(managerRule(7, 5004));

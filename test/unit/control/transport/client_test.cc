@@ -181,6 +181,54 @@ private:
   std::string endpoint_;
 };
 
+/**
+ * A loopback TCP listener that accepts every connection and closes it at
+ * once, before a word is said: what a ZeroMQ client sees of a server that
+ * drops its handshakes.
+ */
+class ClosingPort {
+public:
+  ClosingPort() : fd_(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    auto* generic = reinterpret_cast<sockaddr*>(&address);
+    EXPECT_EQ(bind(fd_, generic, length), 0);
+    EXPECT_EQ(listen(fd_, 16), 0);
+    EXPECT_EQ(getsockname(fd_, generic, &length), 0);
+    endpoint_ = "tcp://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+    closer_ = std::thread([this] {
+      while (!stop_.load()) {
+        const int conn = accept(fd_, nullptr, nullptr);
+        if (conn >= 0) {
+          close(conn);
+          accepted_.fetch_add(1);
+        } else {
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
+      }
+    });
+  }
+  ~ClosingPort() {
+    stop_.store(true);
+    closer_.join();
+    close(fd_);
+  }
+  ClosingPort(const ClosingPort&) = delete;
+  ClosingPort& operator=(const ClosingPort&) = delete;
+
+  const std::string& endpoint() const { return endpoint_; }
+  int accepted() const { return accepted_.load(); }
+
+private:
+  int fd_;
+  std::string endpoint_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread closer_;
+};
+
 class ClientTest : public ::testing::Test {
 protected:
   zmq::context_t context_{1};
@@ -468,6 +516,42 @@ TEST_F(CurveClientTest, ServerWithoutCurveIsUnauthorized) {
   EXPECT_TRUE(contains(error.message, "does not use CURVE")) << error.message;
   EXPECT_LT(elapsed.count(), 1000);
   EXPECT_EQ(server.requestsSeen(), 0);
+}
+
+TEST_F(CurveClientTest, NoKeyAgainstACurveServerIsUnauthorizedEveryTime) {
+  // The server closes a keyless handshake; whether the client reads the
+  // server's greeting first (a mechanism mismatch) or sees the connection
+  // closed first (no detail) is a race, so try it many times.
+  TestServer server(context_, "tcp://127.0.0.1:*", TestServer::Mode::Echo, &server_keys_);
+  for (int i = 0; i < 20; ++i) {
+    RequestClient client(context_);
+    ASSERT_TRUE(client.connect(server.endpoint(), kLongTimeoutMs).ok());
+    const auto [error, elapsed] = failingCall(client);
+    EXPECT_EQ(error.code, ErrorCode::Unauthorized) << "try " << i << ": " << error.message;
+    EXPECT_TRUE(contains(error.message, "requires CURVE")) << error.message;
+    EXPECT_LT(elapsed.count(), kLongTimeoutMs / 2);
+  }
+  EXPECT_EQ(server.requestsSeen(), 0);
+}
+
+TEST_F(CurveClientTest, AServerThatClosesEveryHandshakeIsUnauthorizedWithOrWithoutKeys) {
+  const ClosingPort port;
+  RequestClient keyless(context_);
+  ASSERT_TRUE(keyless.connect(port.endpoint(), kLongTimeoutMs).ok());
+  const auto [plain_error, plain_elapsed] = failingCall(keyless);
+  EXPECT_EQ(plain_error.code, ErrorCode::Unauthorized) << plain_error.message;
+  EXPECT_TRUE(contains(plain_error.message, "requires CURVE, or is not a ZeroMQ server"))
+      << plain_error.message;
+  EXPECT_LT(plain_elapsed.count(), kLongTimeoutMs / 2);
+
+  RequestClient keyed(context_);
+  const CurveClientKeys keys = keysOf(alice_);
+  ASSERT_TRUE(keyed.connect(port.endpoint(), kLongTimeoutMs, &keys).ok());
+  const auto [curve_error, curve_elapsed] = failingCall(keyed);
+  EXPECT_EQ(curve_error.code, ErrorCode::Unauthorized) << curve_error.message;
+  EXPECT_TRUE(contains(curve_error.message, "wrong server public key?")) << curve_error.message;
+  EXPECT_LT(curve_elapsed.count(), kLongTimeoutMs / 2);
+  EXPECT_GE(port.accepted(), 4);
 }
 
 TEST_F(CurveClientTest, NoServerIsUnavailableAtTheDeadline) {

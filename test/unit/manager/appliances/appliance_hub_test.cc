@@ -12,16 +12,14 @@
 #include <gtest/gtest.h>
 
 #include "appliance/control/sync_session.h"
+#include "test/fakes/fake_rule_target.h"
 #include "test/fakes/two_lan_example.h"
 
 namespace qos::manager {
 namespace {
 
-using appliance::RuleBook;
-using appliance::RuleChanges;
 using appliance::RuleId;
 using appliance::RuleOrigin;
-using appliance::RuleSummary;
 using appliance::SyncSession;
 using control::ApplianceState;
 using control::Direction;
@@ -29,37 +27,6 @@ using control::SyncKind;
 using control::SyncReply;
 
 constexpr uint64_t kStartMs = 1'000'000;
-
-/** The appliance's rules: a rule book, as the Appliance keeps one. */
-class FakeTarget : public appliance::RuleTarget {
-public:
-  Result<RuleSummary> apply(const RuleChanges& changes) override {
-    for (const appliance::OwnedRule& rule : changes.put) {
-      if (refused_src_ports.count(rule.rule.src_port) != 0) {
-        return makeError(ErrorCode::Invalid,
-                         "port " + std::to_string(rule.rule.src_port) + " refused by the test");
-      }
-    }
-    Result<appliance::RulePlan> plan = book.plan(changes, capacity);
-    if (!plan) {
-      return plan.error();
-    }
-    table_ops += plan->ops.size();
-    book.commit(*plan);
-    return plan->summary;
-  }
-  std::vector<RuleId> managerRules() const override {
-    std::vector<RuleId> ids;
-    book.forEach(RuleOrigin::Manager,
-                 [&ids](const RuleId& id, const appliance::FlowRule&) { ids.push_back(id); });
-    return ids;
-  }
-
-  RuleBook book;
-  uint32_t capacity = 1000;
-  std::map<uint16_t, bool> refused_src_ports;
-  size_t table_ops = 0;  ///< flow-table operations the rules took
-};
 
 /** One appliance: its session, its rules, and the reply the hub gave it (or still holds). */
 struct FakeAppliance {
@@ -93,7 +60,7 @@ struct FakeAppliance {
 
   std::string name;
   SyncSession session;
-  FakeTarget target;
+  test_fakes::FakeRuleTarget target;
   std::optional<SyncReply> reply;
   std::optional<SyncReply> last;
 };
@@ -320,7 +287,7 @@ TEST(ApplianceHubTest, ARuleTheApplianceCannotTakeIsRejectedAndTheRestGoesOn) {
   const ManagerConfig config = world();
   ApplianceHub hub(config);
   FakeAppliance gw1("gw1");
-  gw1.target.refused_src_ports[40002] = true;  // flow 2's source port
+  gw1.target.refused_src_ports.insert(40002);  // flow 2's source port
   gw1.catchUp(hub, kStartMs);
   hub.publish(granted({1, 2, 3}));
   ASSERT_TRUE(gw1.takeReply());
