@@ -82,6 +82,10 @@ public:
 
   /** Sends a request from the session's thread; waits for its reply. */
   Result<control::Reply> call(control::MessageType type, std::string body_json) {
+    if (std::this_thread::get_id() == thread_.get_id()) {
+      // From an on_lost callback: already on the session's thread.
+      return client_.callEncoded(typeName(type), std::move(body_json));
+    }
     auto task = std::make_shared<std::packaged_task<Result<control::Reply>()>>(
         [this, type, body = std::move(body_json)]() mutable {
           return client_.callEncoded(typeName(type), std::move(body));

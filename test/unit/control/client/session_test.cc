@@ -163,6 +163,21 @@ TEST_F(SessionTest, AGrantAnAdminReleasedIsLostAndTheApplicationTold) {
   EXPECT_TRUE(held->release().ok()) << "nothing to release: no error";
 }
 
+TEST_F(SessionTest, TheLostCallbackMayUseTheSession) {
+  std::unique_ptr<Session> session = open();
+  std::shared_ptr<HeldGrant> other = grant(*session, 40001);
+  ASSERT_NE(other, nullptr);
+  std::atomic<bool> released_other{false};
+  std::shared_ptr<HeldGrant> held = grant(*session, 40000, [&](uint64_t, const std::string&) {
+    released_other = other->release().ok();  // a call from the session's own thread
+  });
+  ASSERT_NE(held, nullptr);
+  ASSERT_TRUE(server_->engine->release(held->flowId()).has_value());
+  now_ += kLeaseMs / 3 + 1;
+  ASSERT_TRUE(eventually(*session, [&] { return released_other.load(); }));
+  EXPECT_FALSE(managerHolds(other->flowId()));
+}
+
 TEST_F(SessionTest, ALeaseLostWhileTheManagerWasAwayIsReportedLost) {
   std::unique_ptr<Session> session = open(100);
   std::shared_ptr<HeldGrant> held = grant(*session, 40000);
