@@ -15,6 +15,8 @@
 #include "control/common/ip_protocol.h"
 #include "control/transport/curve_keys.h"
 
+// The C API's handles and functions, named as C names things.
+// NOLINTBEGIN(readability-identifier-naming)
 struct qos_session {
   std::unique_ptr<qos::client::Session> session;
 };
@@ -22,6 +24,7 @@ struct qos_session {
 struct qos_grant {
   std::shared_ptr<qos::client::HeldGrant> held;
 };
+// NOLINTEND(readability-identifier-naming)
 
 namespace {
 
@@ -108,6 +111,7 @@ qos_status toRequest(const qos_flow& flow, qos::control::AdmissionRequest& reque
 }  // namespace
 
 extern "C" {
+// NOLINTBEGIN(readability-identifier-naming)
 
 const char* qos_status_name(qos_status status) {
   switch (status) {
@@ -292,4 +296,5 @@ qos_status qos_mark_socket(int fd, uint8_t dscp, char* error, size_t error_len) 
   });
 }
 
+// NOLINTEND(readability-identifier-naming)
 }  // extern "C"

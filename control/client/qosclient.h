@@ -43,6 +43,9 @@
 extern "C" {
 #endif
 
+/* A C API, named as C names things. */
+/* NOLINTBEGIN(readability-identifier-naming) */
+
 /* What a call came to; 0..4 are qosctl's exit codes. */
 typedef enum qos_status {
   QOS_OK = 0,
@@ -124,6 +127,8 @@ QOS_API void qos_grant_free(qos_grant* grant);
 
 /* Marks fd with dscp (0..63), ECN kept: the other host of a two-way grant uses the reverse DSCP. */
 QOS_API qos_status qos_mark_socket(int fd, uint8_t dscp, char* error, size_t error_len);
+
+/* NOLINTEND(readability-identifier-naming) */
 
 #ifdef __cplusplus
 }
