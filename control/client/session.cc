@@ -182,6 +182,7 @@ private:
       }
       if (!due.empty() || !lost.empty()) {
         std::vector<uint32_t> asked;
+        asked.reserve(due.size());
         for (uint64_t flow_id : due) {
           asked.push_back(asked_sec_[flow_id]);
         }
@@ -248,8 +249,12 @@ HeldGrant::HeldGrant(std::shared_ptr<SessionCore> core, control::GrantReply repl
     : core_(std::move(core)), reply_(std::move(reply)) {}
 
 HeldGrant::~HeldGrant() {
-  if (!released_) {
+  if (released_) {
+    return;
+  }
+  try {
     static_cast<void>(release());
+  } catch (...) {  // NOLINT(bugprone-empty-catch): a destructor has nobody to tell
   }
 }
 
