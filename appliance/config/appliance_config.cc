@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -251,9 +252,12 @@ void readControl(Section& c, ApplianceConfig& cfg) {
   }
   if (secret) {
     control.secret_key_path = config::pathFromConfig(cfg.source_path, *secret);
-    control.manager_public_key = looksLikeZ85Key(*manager_key)
-                                     ? *manager_key
-                                     : config::pathFromConfig(cfg.source_path, *manager_key);
+    // A file beside the config wins over key text: many paths are 40 Z85 characters.
+    const std::string key_path = config::pathFromConfig(cfg.source_path, *manager_key);
+    std::error_code no_file;
+    control.manager_public_key =
+        !std::filesystem::exists(key_path, no_file) && looksLikeZ85Key(*manager_key) ? *manager_key
+                                                                                     : key_path;
   }
   cfg.control = std::move(control);
 }

@@ -2,9 +2,12 @@
 // one line naming file:line:column and the key.
 #include "appliance/config/appliance_config.h"
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace qos::appliance {
 namespace {
@@ -168,6 +171,41 @@ TEST(ApplianceConfig, AnIpv4AndAnIpv6FlowWithTheSameAddressBytesAreTwoFlows) {
   ASSERT_EQ(r->flows.size(), 2u);
   EXPECT_EQ(r->flows[0].src.bytes, r->flows[1].src.bytes);
   EXPECT_NE(r->flows[0].src.family, r->flows[1].src.family);
+}
+
+TEST(ApplianceConfig, ControlKeysAreFilesBesideTheConfigOrKeyText) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("qosgate-cfg-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "keys");
+  // "keys/" + 31 + ".pub" is 40 characters, every one of them Z85: a file
+  // that exists is read as a file, not taken for the key itself.
+  const std::string relative = "keys/" + std::string(31, 'm') + ".pub";
+  std::ofstream(dir / relative) << "not read here\n";
+  const std::string control = R"(
+[control]
+manager = "tcp://192.0.2.1:7700"
+name = "gw1"
+secret_key = "keys/gw1.key"
+manager_public_key = ")";
+  auto file = parseApplianceConfig(std::string(kPair) + control + relative + "\"\n",
+                                   (dir / "gw.toml").string());
+  ASSERT_TRUE(file.ok()) << file.error().message;
+  EXPECT_EQ(file->control->manager_public_key, (dir / relative).string());
+  EXPECT_EQ(file->control->secret_key_path, (dir / "keys/gw1.key").string());
+
+  const std::string z85 = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+  auto text =
+      parseApplianceConfig(std::string(kPair) + control + z85 + "\"\n", (dir / "gw.toml").string());
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  EXPECT_EQ(text->control->manager_public_key, z85);
+  std::filesystem::remove_all(dir);
+
+  const std::string no_keys = errorOf(R"(
+[control]
+manager = "tcp://192.0.2.1:7700"
+name = "gw1"
+)");
+  EXPECT_NE(no_keys.find("not on this machine"), std::string::npos) << no_keys;
 }
 
 TEST(ApplianceConfig, PairsAreRequiredAndDistinct) {
