@@ -31,4 +31,13 @@ Result<uint64_t> parseSizeBytes(std::string_view text);
 /** "1mbit", "1500kbit", "64kbit", "800bit": the shortest exact form. */
 std::string formatRate(uint64_t bits_per_sec);
 
+/**
+ * Parses a duration in whole seconds: one number and one unit, "60s", "5m",
+ * "1h", "1d" (a bare number is refused, as a rate without a unit is).
+ * @return seconds (> 0), or an Error saying what to write instead
+ */
+Result<uint32_t> parseDurationSec(std::string_view text);
+/** A duration in milliseconds: "500ms", or anything parseDurationSec() takes. */
+Result<uint64_t> parseDurationMs(std::string_view text);
+
 }  // namespace qos

@@ -40,69 +40,6 @@ bool isPlainName(std::string_view name) {
   });
 }
 
-// "60s", "5m", "1h", "1d": whole seconds, one number and one unit.  A bare
-// number is refused for the same reason as a rate without a unit.
-Result<uint32_t> parseDurationSec(std::string_view text) {
-  size_t digits = 0;
-  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
-    ++digits;
-  }
-  const std::string quoted = "'" + std::string(text) + "'";
-  if (digits == 0) {
-    return makeError("invalid duration " + quoted +
-                     ": expected e.g. \"60s\", \"5m\", \"1h\", \"1d\"");
-  }
-  const std::string_view unit = text.substr(digits);
-  uint32_t scale = 0;
-  if (unit == "s") {
-    scale = 1;
-  } else if (unit == "m") {
-    scale = kSecondsPerMinute;
-  } else if (unit == "h") {
-    scale = kSecondsPerHour;
-  } else if (unit == "d") {
-    scale = kSecondsPerDay;
-  } else if (unit.starts_with('.')) {
-    return makeError("duration " + quoted +
-                     " is not a whole number: write e.g. \"90m\" for \"1.5h\"");
-  } else if (unit.empty()) {
-    return makeError("duration " + quoted + " has no unit: write e.g. \"60s\", \"5m\", \"1h\"");
-  } else {
-    return makeError("unknown unit '" + std::string(unit) + "' in duration " + quoted +
-                     ": expected s, m, h or d (whole seconds)");
-  }
-  uint64_t count = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, count);
-  if (ec != std::errc() || end != text.data() + digits ||
-      count > std::numeric_limits<uint32_t>::max() / scale) {
-    return makeError("duration " + quoted + " is too long");
-  }
-  if (count == 0) {
-    return makeError("duration " + quoted + " must be > 0");
-  }
-  return static_cast<uint32_t>(count * scale);
-}
-
-// A duration in milliseconds: "500ms", or anything parseDurationSec() takes.
-Result<uint64_t> parseDurationMs(std::string_view text) {
-  if (text.ends_with("ms")) {
-    const std::string_view digits = text.substr(0, text.size() - 2);
-    unsigned ms = 0;
-    if (digits.empty() || !parseUnsigned(digits, ms)) {
-      return makeError("invalid duration '" + std::string(text) + "': expected e.g. \"500ms\"");
-    }
-    if (ms == 0) {
-      return makeError("duration '" + std::string(text) + "' must be > 0");
-    }
-    return uint64_t{ms};
-  }
-  Result<uint32_t> seconds = parseDurationSec(text);
-  if (!seconds) {
-    return seconds.error();
-  }
-  return uint64_t{*seconds} * 1000;
-}
-
 std::string formatDuration(uint32_t seconds) {
   if (seconds % kSecondsPerDay == 0) {
     return std::to_string(seconds / kSecondsPerDay) + "d";
