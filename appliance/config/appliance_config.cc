@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 #include <optional>
 #include <set>
 #include <tuple>
@@ -205,20 +204,6 @@ void readClass(Section& c, ApplianceConfig& cfg) {
   cfg.policy.classes.push_back(rule);
 }
 
-// A name as the manager's config allows it: letters, digits, '-' and '_'.
-bool isPlainName(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
-  });
-}
-
-// A Z85 CURVE key as text: 40 characters of the Z85 alphabet.
-bool looksLikeZ85Key(std::string_view text) {
-  constexpr std::string_view kZ85 =
-      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-  return text.size() == 40 && text.find_first_not_of(kZ85) == std::string_view::npos;
-}
-
 void readControl(Section& c, ApplianceConfig& cfg) {
   ControlConfig control;
   control.manager = c.getString("manager", Need::Required).value_or("");
@@ -233,7 +218,7 @@ void readControl(Section& c, ApplianceConfig& cfg) {
     c.failAt("manager", *problem);
     return;
   }
-  if (!isPlainName(control.name)) {
+  if (!config::isPeerName(control.name)) {
     c.failAt("name", "invalid name '" + control.name +
                          "': names are letters, digits, '-' and '_', as in the manager's "
                          "[[appliance]]");
@@ -252,12 +237,7 @@ void readControl(Section& c, ApplianceConfig& cfg) {
   }
   if (secret) {
     control.secret_key_path = config::pathFromConfig(cfg.source_path, *secret);
-    // A file beside the config wins over key text: many paths are 40 Z85 characters.
-    const std::string key_path = config::pathFromConfig(cfg.source_path, *manager_key);
-    std::error_code no_file;
-    control.manager_public_key =
-        !std::filesystem::exists(key_path, no_file) && looksLikeZ85Key(*manager_key) ? *manager_key
-                                                                                     : key_path;
+    control.manager_public_key = config::publicKeyFromConfig(cfg.source_path, *manager_key);
   }
   cfg.control = std::move(control);
 }

@@ -6,6 +6,7 @@
 #include <deque>
 #include <exception>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -114,6 +115,12 @@ public:
     cv_.notify_all();
   }
 
+  /** A local agent asked for a word at least every @p ms while grants are held. */
+  void askedForHeartbeat(uint32_t ms) {
+    std::lock_guard lock(mu_);
+    heartbeat_ms_ = heartbeat_ms_ == 0 ? ms : std::min<uint64_t>(heartbeat_ms_, ms);
+  }
+
   void forget(uint64_t flow_id) {
     std::lock_guard lock(mu_);
     keeper_.released(flow_id);
@@ -166,6 +173,7 @@ private:
         lock.unlock();
         task();
         lock.lock();
+        last_call_ms_ = options_.steady_ms();
         continue;
       }
       if (stopping_) {
@@ -196,7 +204,19 @@ private:
         lock.lock();
         continue;
       }
-      const std::optional<uint64_t> next = keeper_.nextDueMs();
+      if (heartbeat_ms_ != 0 && keeper_.held() > 0 && now >= last_call_ms_ + heartbeat_ms_) {
+        // A local agent takes a silent client for gone: say something.
+        lock.unlock();
+        static_cast<void>(client_.callEncoded(typeName(control::MessageType::Ping), "{}"));
+        lock.lock();
+        last_call_ms_ = options_.steady_ms();
+        continue;
+      }
+      std::optional<uint64_t> next = keeper_.nextDueMs();
+      if (heartbeat_ms_ != 0 && keeper_.held() > 0) {
+        next = std::min(next.value_or(std::numeric_limits<uint64_t>::max()),
+                        last_call_ms_ + heartbeat_ms_);
+      }
       const uint64_t sleep_ms =
           next ? std::clamp<uint64_t>(*next > now ? *next - now : 0, 1, kMaxSleepMs) : kMaxSleepMs;
       cv_.wait_for(lock, std::chrono::milliseconds(sleep_ms));
@@ -224,6 +244,7 @@ private:
       }
     }
     std::lock_guard lock(mu_);
+    last_call_ms_ = options_.steady_ms();
     if (failed) {
       keeper_.refreshFailed(flow_id, *failed, options_.steady_ms());
     } else {
@@ -240,6 +261,8 @@ private:
   GrantKeeper keeper_;
   std::map<uint64_t, uint32_t> asked_sec_;
   std::map<uint64_t, LostCallback> on_lost_;
+  uint64_t heartbeat_ms_ = 0;  ///< 0: nobody asked for heartbeats
+  uint64_t last_call_ms_ = 0;  ///< when the session last said something
   std::thread thread_;
 
   friend class Session;
@@ -341,6 +364,9 @@ Result<Outcome> Session::request(control::AdmissionRequest request, LostCallback
       reply->body, control::Unknown::Ignore, "grant reply");
   if (!granted) {
     return granted.error();
+  }
+  if (granted->heartbeat_ms && *granted->heartbeat_ms > 0) {
+    core_->askedForHeartbeat(*granted->heartbeat_ms);
   }
   const uint64_t lease_ms = leaseMsOf(granted->grant.expires_at_ms, core_->wallMs(), asked_sec);
   core_->hold(granted->grant.flow_id, lease_ms, asked_sec, std::move(on_lost));

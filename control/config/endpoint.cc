@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <filesystem>
+#include <system_error>
 
 #include "control/common/ip_prefix.h"
 #include "control/common/port_range.h"
@@ -71,6 +73,21 @@ std::string pathFromConfig(const std::string& config_path, const std::string& pa
     return path;
   }
   return (std::filesystem::path(config_path).parent_path() / p).lexically_normal().string();
+}
+
+std::string publicKeyFromConfig(const std::string& config_path, const std::string& value) {
+  constexpr std::string_view kZ85 =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
+  const std::string path = pathFromConfig(config_path, value);
+  std::error_code no_file;
+  const bool key_text = value.size() == 40 && value.find_first_not_of(kZ85) == std::string::npos;
+  return key_text && !std::filesystem::exists(path, no_file) ? value : path;
+}
+
+bool isPeerName(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+  });
 }
 
 }  // namespace qos::config

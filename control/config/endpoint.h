@@ -27,4 +27,15 @@ bool isLocalEndpoint(std::string_view endpoint);
  */
 std::string pathFromConfig(const std::string& config_path, const std::string& path);
 
+/**
+ * A public key as a config gives it (`manager_public_key`): a file beside
+ * the config if one is there (resolved as pathFromConfig() does), else 40
+ * Z85 characters are the key itself, else the resolved path, whose absence
+ * loading it reports.  A file wins because many paths are 40 Z85 characters.
+ */
+std::string publicKeyFromConfig(const std::string& config_path, const std::string& value);
+
+/** A peer's or an appliance's name: letters, digits, '-' and '_'. */
+bool isPeerName(std::string_view name);
+
 }  // namespace qos::config

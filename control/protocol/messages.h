@@ -186,12 +186,19 @@ struct GrantReply {
   Grant grant;
   bool retried = false;  ///< the request repeated an earlier one: same grant, nothing new reserved
   Enforcement enforcement;
+  /**
+   * Said by a local qos-agent, never by the manager: the client must send
+   * something (a ping will do) at least this often while it holds grants,
+   * or the agent takes it for gone and releases them.
+   */
+  std::optional<uint32_t> heartbeat_ms;
 
   template <typename Self, typename Fields>
   static void fields(Self& self, Fields& f) {
     Grant::fields(self.grant, f);
     f.field("retried", self.retried);
     Enforcement::fields(self.enforcement, f);
+    f.field("heartbeat_ms", self.heartbeat_ms, Need::Optional);
   }
 };
 

@@ -1,0 +1,90 @@
+// qos-agent's service: local applications that cannot or should not hold
+// the host's key ask it for QoS over a local endpoint (ipc://, whose file
+// permissions decide who may), and it asks the manager as this host.
+//
+//   application (libqosclient) --ipc--> Agent --CURVE, host key--> qosmgr
+//
+// Each grant is held for the client that asked, through one upstream
+// libqosclient session: the agent refreshes its lease whatever the client
+// does, and releases it when the client releases it or goes away.  A client
+// is gone when it says nothing for client_timeout; grant replies ask it to
+// say something three times as often (heartbeat_ms), which libqosclient
+// does.  A grant lost upstream (an admin released it, its lease ran out
+// while the manager was away) is reported to its client at its next
+// refresh as an unknown flow, with the reason.
+//
+// One thread serves everything; a request waits for the manager's reply
+// (up to request_timeout) before the next is read.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "control/agent/agent_config.h"
+#include "control/client/session.h"
+#include "control/common/result.h"
+#include "control/protocol/envelope.h"
+
+namespace qos::agent {
+
+class Agent {
+public:
+  struct Options {
+    AgentConfig config;
+    zmq::context_t* context = nullptr;  ///< for inproc:// (tests); null: its own
+    /** The session to the manager; none: made from the config (keys loaded). */
+    std::optional<client::SessionOptions> upstream;
+    std::function<uint64_t()> steady_ms;  ///< client timeouts; null: steady_clock
+    std::function<uint64_t()> wall_ms;    ///< epoch ms; null: system_clock
+  };
+
+  /** Loads the keys, opens the upstream session and binds the local endpoint. */
+  static Result<std::unique_ptr<Agent>> start(Options options);
+  /** Releases every grant it holds at the manager. */
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  /** Serves until @p stop is set (looked at every 100 ms at least). */
+  void run(const std::atomic<bool>& stop);
+  /** Waits up to @p wait_ms for one request and serves it; then lets silent clients go. */
+  void serveOnce(int wait_ms);
+
+  size_t clients() const { return clients_.size(); }
+  size_t grants() const;
+  const std::string& endpoint() const { return endpoint_; }
+
+private:
+  struct Held {
+    std::shared_ptr<client::HeldGrant> grant;
+    uint64_t lease_ms = 0;
+  };
+  struct Client {
+    uint64_t last_seen_ms = 0;
+    std::map<uint64_t, Held> grants;
+  };
+
+  Agent(Options options, std::unique_ptr<client::Session> upstream);
+  Result<void> bind();
+  void handle(const std::string& identity, const control::Request& request, control::Reply& reply);
+  void provision(Client& client, const control::Request& request, control::Reply& reply);
+  void refresh(Client& client, const control::Request& request, control::Reply& reply);
+  void release(Client& client, const control::Request& request, control::Reply& reply);
+  void dropSilentClients();
+
+  Options options_;
+  std::unique_ptr<zmq::context_t> own_context_;
+  std::unique_ptr<zmq::socket_t> router_;
+  std::string endpoint_;
+  std::unique_ptr<client::Session> upstream_;
+  std::map<std::string, Client> clients_;  ///< by ZeroMQ routing id
+};
+
+}  // namespace qos::agent

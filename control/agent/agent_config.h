@@ -1,0 +1,32 @@
+// qos-agent's configuration (conf/qos-agent.toml): where local applications
+// reach it, and how it reaches the manager as this host.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "control/common/result.h"
+
+namespace qos::agent {
+
+/** Where qos-agent listens unless told otherwise. */
+inline constexpr const char* kDefaultListen = "ipc:///run/qos-agent/agent.sock";
+
+struct AgentConfig {
+  std::string source_path;              ///< the file it came from
+  std::string listen = kDefaultListen;  ///< local endpoint (ipc:// or loopback tcp://)
+  std::string name;                     ///< this host's [[peer]] name at the manager
+  std::string manager;                  ///< the manager's endpoint
+  std::string secret_key_path;          ///< this host's CURVE key (resolved); "": no CURVE
+  std::string manager_public_key;       ///< the manager's key: Z85 text or a file (resolved)
+  uint64_t client_timeout_ms = 5000;    ///< a client silent this long is gone
+  int request_timeout_ms = 3000;        ///< each request to the manager
+};
+
+/** Reads @p path; errors name file:line:column and the key. */
+Result<AgentConfig> loadAgentConfig(const std::string& path);
+/** The same from text (tests); key paths are relative to @p source_name's directory. */
+Result<AgentConfig> parseAgentConfig(std::string_view text, const std::string& source_name);
+
+}  // namespace qos::agent
