@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "control/common/clock.h"
 #include "control/common/log.h"
 #include "control/protocol/error_codes.h"
 #include "control/protocol/fields.h"
@@ -16,18 +17,6 @@ namespace qos::agent {
 namespace {
 
 using control::MessageType;
-
-uint64_t steadyClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
-uint64_t systemClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 void setError(control::Reply& reply, std::string code, std::string message) {
   reply.status = control::ReplyStatus::Error;
@@ -137,7 +126,10 @@ Result<void> Agent::bind() {
     }
     router_ = std::make_unique<zmq::socket_t>(*context, zmq::socket_type::router);
     router_->set(zmq::sockopt::linger, 0);
-    router_->set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(control::kMaxMessageBytes));
+    // As the manager's endpoint: frames up to 1 MiB are read and a request
+    // over kMaxMessageBytes answered "too_large"; past that libzmq drops the
+    // connection rather than buffer it.
+    router_->set(zmq::sockopt::maxmsgsize, int64_t{1} << 20);
     router_->bind(listen);
     endpoint_ = router_->get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {

@@ -12,6 +12,7 @@
 #include <thread>
 #include <utility>
 
+#include "control/common/clock.h"
 #include "control/common/random_id.h"
 #include "control/protocol/error_codes.h"
 #include "control/protocol/fields.h"
@@ -22,18 +23,6 @@ namespace {
 
 /** How long the session's thread sleeps at most between looks at its clock. */
 constexpr int kMaxSleepMs = 100;
-
-uint64_t steadyClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
-}
-
-uint64_t systemClockMs() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
-}
 
 /** An error or denied reply as an Error of its kind. */
 Error errorOf(const control::Reply& reply) {

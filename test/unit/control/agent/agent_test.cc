@@ -201,6 +201,12 @@ TEST_F(AgentTest, OnlyTheFlowMessagesAreServedAndBadOnesAnswered) {
   Result<control::Reply> other = raw.call("release", {{"flow_id", 12345}});
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other->error.code, "unknown_flow");
+  Result<control::Reply> huge =
+      raw.callRaw("{\"v\":1,\"type\":\"ping\",\"id\":\"x\",\"body\":{\"pad\":\"" +
+                  std::string(100'000, 'a') + "\"}}");
+  ASSERT_TRUE(huge.ok()) << huge.error().message;
+  EXPECT_EQ(huge->error.code, "too_large");
+  // After all of that, still serving.
   Result<control::Reply> ping = raw.call("ping", nlohmann::json::object());
   ASSERT_TRUE(ping.ok());
   EXPECT_EQ(ping->body.at("peer"), "host-a");

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <zmq.hpp>
@@ -126,6 +128,35 @@ TEST_F(SecurityTest, AnUnknownKeyIsRefusedAtOnce) {
   Result<control::Reply> unsecured = plain.call("ping", json::object());
   ASSERT_FALSE(unsecured.ok());
   EXPECT_EQ(unsecured.error().code, ErrorCode::Unauthorized) << unsecured.error().message;
+}
+
+TEST_F(SecurityTest, RefusalsOfEveryKindLeaveTheServerServing) {
+  // An unknown key: refused at the handshake.
+  control::RequestClient stranger = client("stranger");
+  Result<control::Reply> unknown = stranger.call("ping", json::object());
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, ErrorCode::Unauthorized);
+  // A known key whose role may not: an error reply.
+  EXPECT_EQ(call("host-a", "networks").error.code, "not_authorized");
+  EXPECT_EQ(call("gw1", "provision", test_data::voipProvision(20000, "r")).error.code,
+            "not_authorized");
+  // Malformed and oversized messages from a known key: error replies.
+  control::RequestClient ops = client("ops");
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"{not json", "bad_json"},
+      {R"({"v":1,"type":"provision","id":"x","body":{"src":"nope"}})", "bad_request"},
+      {"{\"v\":1,\"type\":\"ping\",\"id\":\"x\",\"body\":{\"pad\":\"" + std::string(100'000, 'a') +
+           "\"}}",
+       "too_large"},
+  };
+  for (const auto& [payload, code] : bad) {
+    Result<control::Reply> reply = ops.callRaw(payload);
+    ASSERT_TRUE(reply.ok()) << code << ": " << reply.error().message;
+    EXPECT_EQ(reply->error.code, code);
+  }
+  // And the server goes on serving every known key.
+  EXPECT_EQ(call("ops", "ping").status, ReplyStatus::Ok);
+  EXPECT_NE(grantFor("host-a", 20002), 0u);
 }
 
 TEST_F(SecurityTest, APingSaysWhoTheKeyIs) {
