@@ -72,10 +72,8 @@ void GrantKeeper::refreshFailed(uint64_t flow_id, const Error& error, uint64_t n
 }
 
 void GrantKeeper::released(uint64_t flow_id) {
-  auto it = kept_.find(flow_id);
-  if (it != kept_.end() && it->second.state == GrantState::Held) {
-    it->second.state = GrantState::Released;
-  }
+  // Forgotten: a long-running holder (qos-agent) keeps nothing per past grant.
+  kept_.erase(flow_id);
 }
 
 std::optional<uint64_t> GrantKeeper::nextDueMs() const {

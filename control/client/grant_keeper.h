@@ -50,7 +50,11 @@ public:
    */
   void refreshFailed(uint64_t flow_id, const Error& error, uint64_t now_ms);
 
-  /** The application released the flow (or is releasing it): no more refreshes. */
+  /**
+   * The application released the flow (or is releasing it, or gave up a
+   * lost one): no more refreshes, and nothing kept of it; state() is
+   * Released from now on.
+   */
   void released(uint64_t flow_id);
 
   /** When due() next has something to do; nullopt if nothing is held. */

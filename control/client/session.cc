@@ -113,6 +113,7 @@ public:
   void forget(uint64_t flow_id) {
     std::lock_guard lock(mu_);
     keeper_.released(flow_id);
+    asked_sec_.erase(flow_id);
     on_lost_.erase(flow_id);
   }
 
@@ -139,6 +140,7 @@ public:
       flows = keeper_.heldFlows();
       for (uint64_t flow_id : flows) {
         keeper_.released(flow_id);
+        asked_sec_.erase(flow_id);
         on_lost_.erase(flow_id);
       }
     }
