@@ -306,6 +306,17 @@ qg_build_bump() {
 # qg_bg NS OUT ERR COMMAND...: starts COMMAND in NS in the background; sets
 # QG_BG_PID and records it for cleanup.  "ip netns exec" execs COMMAND, so
 # the PID is COMMAND's own.
+# qg_link NS1 IF1 ADDR1 NS2 IF2 ADDR2: a routed point-to-point link (a veth
+# pair, ADDR/PLEN on each end), e.g. a host's management link to the
+# namespace where qosmgr runs.
+qg_link() {
+  local ns1=$1 if1=$2 addr1=$3 ns2=$4 if2=$5 addr2=$6
+  qg_veth "$ns1" "$if1" "$ns2" "$if2"
+  ip -n "$ns1" addr add "$addr1" dev "$if1"
+  ip -n "$ns2" addr add "$addr2" dev "$if2"
+  ip -n "$ns1" link set "$if1" up
+  ip -n "$ns2" link set "$if2" up
+}
 qg_bg() {
   local ns=$1 out=$2 err=$3
   shift 3
@@ -455,6 +466,24 @@ qg_capture_start() {
 # qg_capture_stop [SECONDS]: gives the capture started last up to SECONDS
 # (default 0) to reach its COUNT and end by itself, then stops it with
 # SIGINT (tcpdump writes out what it has).
+# qg_tshark_start NS IF FILE FILTER: tshark capturing on IF into FILE
+# (stop it with qg_capture_stop).
+qg_tshark_start() {
+  local ns=$1 ifname=$2 file=$3 filter=$4
+  qg_bg "$ns" "$file.log" "$file.err" tshark -n -i "$ifname" -f "$filter" -w "$file"
+  QG_CAPTURE_PID=$QG_BG_PID
+  if ! qg_wait_for_line "$file.err" '^Capturing on' "$QG_CAPTURE_PID" 15; then
+    sed 's/^/  | /' "$file.err" >&2
+    return 1
+  fi
+}
+# qg_pcap_dscp_counts FILE: what tshark reads in FILE's UDP packets, one line
+# per source, destination and DSCP: "COUNT SRC DST DSCP" (IPv4 and IPv6).
+qg_pcap_dscp_counts() {
+  tshark -n -r "$1" -Y udp -T fields -E separator=' ' -e ip.src -e ipv6.src -e ip.dst -e ipv6.dst \
+    -e ip.dsfield.dscp -e ipv6.tclass.dscp 2>/dev/null |
+    awk '{ n[$1 " " $2 " " $3] += 1 } END { for (k in n) print n[k], k }' | sort -k2,2 -k4,4n
+}
 qg_capture_stop() {
   [[ -n ${QG_CAPTURE_PID:-} ]] || return 0
   qg_wait_exit "$QG_CAPTURE_PID" "${1:-0}"

@@ -16,8 +16,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -174,10 +176,12 @@ struct MediaCount {
 /**
  * Sends to @p peer every interval and counts what comes from it, until
  * @p seconds pass, g_hangup, or @p stop_fd brings a message (returned).
+ * @p tick, if any, runs between sends.
  */
 std::optional<std::pair<Message, Endpoint>> runMedia(int media_fd, const Endpoint& peer,
                                                      uint64_t rate_bps, double seconds,
-                                                     MediaCount& count, int stop_fd) {
+                                                     MediaCount& count, int stop_fd,
+                                                     const std::function<void()>& tick = {}) {
   const auto interval = std::chrono::nanoseconds(
       static_cast<int64_t>(kRtpBytes * 8 * 1e9 / static_cast<double>(rate_bps)));
   const auto end = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -187,6 +191,9 @@ std::optional<std::pair<Message, Endpoint>> runMedia(int media_fd, const Endpoin
   sockaddr_storage sa{};
   const socklen_t len = toSockaddr(peer, sa);
   while (!g_hangup && Clock::now() < end) {
+    if (tick) {
+      tick();
+    }
     if (Clock::now() >= next_send) {
       const uint64_t seq = count.sent;
       packet[2] = static_cast<char>(seq >> 8);
@@ -396,7 +403,18 @@ int dial(const po::variables_map& vm) {
   }
   const Endpoint media_remote{callee->address, static_cast<uint16_t>(*media_port)};
 
-  // The middleware asks for a two-way grant for the media flow.
+  // The middleware asks for a two-way grant for the media flow.  If the
+  // grant is lost during the call (an admin released it, its lease ran out
+  // while the manager was unreachable), the library says so on its own
+  // thread; the media loop then takes the mark off and goes on best effort.
+  std::mutex lost_mutex;
+  std::string lost_reason;
+  std::atomic<bool> lost{false};
+  auto on_lost = [&](uint64_t /*flow_id*/, const std::string& why) {
+    const std::lock_guard<std::mutex> lock(lost_mutex);
+    lost_reason = why;
+    lost = true;
+  };
   int exit_code = 0;
   nlohmann::json qos_json;
   std::shared_ptr<qos::client::HeldGrant> held;
@@ -412,7 +430,7 @@ int dial(const po::variables_map& vm) {
   std::string qos_text;
   auto opened = qos::client::Session::open(options);
   qos::Result<qos::client::Outcome> outcome =
-      opened ? (session = std::move(*opened), session->request(request))
+      opened ? (session = std::move(*opened), session->request(request, on_lost))
              : qos::Result<qos::client::Outcome>(opened.error());
   std::optional<uint8_t> reverse;
   if (!outcome) {
@@ -432,12 +450,14 @@ int dial(const po::variables_map& vm) {
     if (auto marked = held->markSocket(media.fd); !marked) {
       std::cerr << "qos-call: cannot mark the media socket: " << marked.error().message << "\n";
     }
-    const std::string profile = g.profile_index == 0 ? "default" : "alternate";
+    const std::string profile =
+        g.profile_index == 0 ? "default" : "alternate " + std::to_string(g.profile_index);
     qos_json = {{"granted", true},
                 {"flow_id", g.flow_id},
                 {"class", g.profile.class_name},
                 {"rate_bps", g.profile.rate_bps},
-                {"profile", profile},
+                {"profile", g.profile_index == 0 ? "default" : "alternate"},
+                {"profile_index", g.profile_index},
                 {"dscp", g.dscp},
                 {"reverse_dscp", reverse ? nlohmann::json(*reverse) : nlohmann::json(nullptr)}};
     qos_text = "QoS: granted flow " + std::to_string(g.flow_id) + ", " + g.profile.class_name +
@@ -458,7 +478,20 @@ int dial(const po::variables_map& vm) {
               << qos_text << std::endl;
   }
   MediaCount count;
-  runMedia(media.fd, media_remote, *rate, seconds, count, -1);
+  bool lost_told = false;
+  runMedia(media.fd, media_remote, *rate, seconds, count, -1, [&] {
+    if (!held || lost_told || !lost) {
+      return;
+    }
+    lost_told = true;
+    static_cast<void>(held->release());  // a lost grant: this only takes the mark off
+    const std::lock_guard<std::mutex> lock(lost_mutex);
+    qos_json["lost"] = lost_reason;
+    if (!json) {
+      std::cout << "QoS lost during the call (" << lost_reason
+                << "); the rest of the call goes best effort, unmarked" << std::endl;
+    }
+  });
   auto bye_ok = exchange(sig.fd, *callee,
                          Message{"BYE", call_id, {{"sent", std::to_string(count.sent)}}}, "BYE-OK");
   if (held) {
@@ -489,7 +522,11 @@ int dial(const po::variables_map& vm) {
   } else {
     std::cout << "hung up" << (g_hangup ? " early" : "") << ": to the callee sent " << count.sent
               << ", received " << callee_received << "; from the callee sent " << callee_sent
-              << ", received " << count.received << (held ? "; grant released" : "") << std::endl;
+              << ", received " << count.received
+              << (!held       ? ""
+                  : lost_told ? "; the grant had been lost"
+                              : "; grant released")
+              << std::endl;
   }
   return exit_code;
 }
