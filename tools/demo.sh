@@ -171,37 +171,40 @@ else
   bad "no media ports in qos-call's output"
 fi
 
+# book_video N...: the operator books a video session for lan-a host .1N.
+book_video() {
+  local i
+  for i in "$@"; do
+    ctl ops request --app video --src "198.18.1.1$i:5004" --dst "198.19.1.2$i:5004" --proto udp |
+      sed -n 1p | indent
+  done
+  show_networks AF41
+}
+# video_call NAME: a 3 s video call from A, captured at A and B; its exit in rc.
+video_call() {
+  capture_call "$1"
+  dial video 3 500kbit "$dir/$1.txt"
+  rc=$?
+  capture_stop
+  indent <"$dir/$1.txt"
+}
+
 step "Busy hour: two video sessions of other lan-a hosts take 8 of carrier-x's 10 Mbit/s of AF41"
-for i in 1 2; do
-  ctl ops request --app video --src "198.18.1.1$i:5004" --dst "198.19.1.2$i:5004" --proto udp |
-    sed -n 1p | indent
-done
-show_networks AF41
+book_video 1 2
 
 step "A video call from A: its default profile (AF41 at 4 Mbit/s each way) does not fit"
-capture_call call2
-dial video 3 500kbit "$dir/call2.txt"
-rc=$?
-capture_stop
-indent <"$dir/call2.txt"
+video_call call2
 ((rc == 0)) && grep -q 'AF41 at 500kbit (alternate 2 profile); DSCP 34 here, 26 at the callee' "$dir/call2.txt" &&
-  good "granted the first alternate that fits: AF41 at 500 kbit/s each way (1.5 Mbit/s each way does not)" || bad "expected the second alternate, AF41 at 500kbit (exit $rc)"
+  good "granted the first alternate that fits: AF41 at 500 kbit/s each way (1.5 Mbit/s each way does not)" ||
+  bad "expected the second alternate, AF41 at 500kbit (exit $rc)"
 tshark_says "$dir/call2-b.pcap" "B ($ns_b, $if_b)"
 seen "$dir/call2-b.pcap" "$QG_A_V4" "$QG_B_V4" 26 "B received (the wan's AF41)"
 
 step "Busier: two more sessions take the rest of carrier-x's AF41"
-for i in 3 4; do
-  ctl ops request --app video --src "198.18.1.1$i:5004" --dst "198.19.1.2$i:5004" --proto udp |
-    sed -n 1p | indent
-done
-show_networks AF41
+book_video 3 4
 
 step "A video call from A now fits nowhere"
-capture_call call3
-dial video 3 500kbit "$dir/call3.txt"
-rc=$?
-capture_stop
-indent <"$dir/call3.txt"
+video_call call3
 ((rc == 3)) && grep -q 'the call goes best effort, unmarked' "$dir/call3.txt" &&
   good "denied (exit 3): the call went on best effort" || bad "qos-call exited $rc, expected 3"
 tshark_says "$dir/call3-b.pcap" "B ($ns_b, $if_b)"

@@ -1,10 +1,15 @@
 #include "control/agent/agent.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "control/common/clock.h"
 #include "control/common/log.h"
@@ -134,6 +139,25 @@ Result<void> Agent::bind() {
     endpoint_ = router_->get(zmq::sockopt::last_endpoint);
   } catch (const zmq::error_t& e) {
     return makeError(ErrorCode::Unavailable, "cannot listen on " + listen + ": " + e.what());
+  }
+  if (listen.starts_with("ipc://")) {
+    return setSocketAccess(listen.substr(6));
+  }
+  return {};
+}
+
+Result<void> Agent::setSocketAccess(const std::string& path) const {
+  // Who may connect to a Unix socket is who may write it: the mode's owner,
+  // group and other bits, and the group named in the config.
+  const AgentConfig& cfg = options_.config;
+  if (!cfg.socket_group.empty() &&
+      chown(path.c_str(), static_cast<uid_t>(-1), cfg.socket_gid) != 0) {
+    return makeError(ErrorCode::Unavailable, "cannot give " + path + " to group " +
+                                                 cfg.socket_group + ": " + std::strerror(errno));
+  }
+  if (chmod(path.c_str(), cfg.socket_mode) != 0) {
+    return makeError(ErrorCode::Unavailable,
+                     "cannot set the mode of " + path + ": " + std::strerror(errno));
   }
   return {};
 }

@@ -73,6 +73,8 @@ private:
 
   Agent(Options options, std::unique_ptr<client::Session> upstream);
   Result<void> bind();
+  /** An ipc:// socket's mode and group, as configured. */
+  Result<void> setSocketAccess(const std::string& path) const;
   void handle(const std::string& identity, const control::Request& request, control::Reply& reply);
   void provision(Client& client, const control::Request& request, control::Reply& reply);
   void refresh(Client& client, const control::Request& request, control::Reply& reply);

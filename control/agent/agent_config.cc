@@ -1,6 +1,9 @@
 #include "control/agent/agent_config.h"
 
 #include <optional>
+#include <vector>
+
+#include <grp.h>
 
 #include "control/common/units.h"
 #include "control/config/endpoint.h"
@@ -12,6 +15,28 @@ namespace {
 using config::ConfigReader;
 using config::Need;
 using config::Section;
+
+/** "0660" and the like: three or four octal digits, at most 0777. */
+std::optional<uint32_t> parseMode(const std::string& text) {
+  if (text.size() < 3 || text.size() > 4 ||
+      text.find_first_not_of("01234567") != std::string::npos) {
+    return std::nullopt;
+  }
+  const auto mode = static_cast<uint32_t>(std::stoul(text, nullptr, 8));
+  return mode <= 0777 ? std::optional<uint32_t>(mode) : std::nullopt;
+}
+
+/** The id of the group named @p name on this host. */
+std::optional<uint32_t> groupId(const std::string& name) {
+  group entry{};
+  group* found = nullptr;
+  std::vector<char> buffer(16384);
+  if (getgrnam_r(name.c_str(), &entry, buffer.data(), buffer.size(), &found) != 0 ||
+      found == nullptr) {
+    return std::nullopt;
+  }
+  return found->gr_gid;
+}
 
 Result<AgentConfig> readConfig(const toml::table& root, const std::string& path) {
   ConfigReader reader;
@@ -32,6 +57,8 @@ Result<AgentConfig> readConfig(const toml::table& root, const std::string& path)
   const auto manager_key = a.getString("manager_public_key");
   const auto timeout = a.getString("client_timeout");
   const auto request_timeout = a.getString("request_timeout");
+  const auto socket_mode = a.getString("socket_mode");
+  const auto socket_group = a.getString("socket_group");
   a.rejectUnknownKeys();
   if (reader.failed()) {
     return reader.error();
@@ -68,6 +95,27 @@ Result<AgentConfig> readConfig(const toml::table& root, const std::string& path)
       cfg.request_timeout_ms = static_cast<int>(*ms);
     } else {
       a.failAt("request_timeout", ms ? "at most 60s" : ms.error().message);
+    }
+  }
+  if (!reader.failed() && (socket_mode || socket_group) && !cfg.listen.starts_with("ipc://")) {
+    a.failAt(socket_mode ? "socket_mode" : "socket_group",
+             "socket_mode and socket_group are for an ipc:// listen (a file); " + cfg.listen +
+                 " has none");
+  }
+  if (!reader.failed() && socket_mode) {
+    if (auto mode = parseMode(*socket_mode)) {
+      cfg.socket_mode = *mode;
+    } else {
+      a.failAt("socket_mode",
+               "'" + *socket_mode + "' is not a file mode: octal, as \"0660\" (at most 0777)");
+    }
+  }
+  if (!reader.failed() && socket_group) {
+    if (auto gid = groupId(*socket_group)) {
+      cfg.socket_group = *socket_group;
+      cfg.socket_gid = *gid;
+    } else {
+      a.failAt("socket_group", "no group '" + *socket_group + "' on this host");
     }
   }
   if (reader.failed()) {

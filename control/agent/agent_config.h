@@ -22,6 +22,10 @@ struct AgentConfig {
   std::string manager_public_key;       ///< the manager's key: Z85 text or a file (resolved)
   uint64_t client_timeout_ms = 5000;    ///< a client silent this long is gone
   int request_timeout_ms = 3000;        ///< each request to the manager
+  /// An ipc:// socket's permission bits (who may connect needs write access).
+  uint32_t socket_mode = 0660;
+  std::string socket_group;  ///< an ipc:// socket's group; "": the agent's own
+  uint32_t socket_gid = 0;   ///< socket_group's id, resolved when the config is read
 };
 
 /** Reads @p path; errors name file:line:column and the key. */

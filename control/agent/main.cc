@@ -44,8 +44,14 @@ int run(int argc, char** argv) {
   if (options.check_config) {
     std::cout << options.config_path << ": OK: " << config->name << " at " << config->manager
               << (config->secret_key_path.empty() ? "" : " (CURVE)") << ", listening on "
-              << config->listen << ", clients silent " << config->client_timeout_ms
-              << " ms are gone\n";
+              << config->listen;
+    if (config->listen.starts_with("ipc://")) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", config->socket_mode);
+      std::cout << " (mode " << mode
+                << (config->socket_group.empty() ? "" : ", group " + config->socket_group) << ")";
+    }
+    std::cout << ", clients silent " << config->client_timeout_ms << " ms are gone\n";
     return kExitOk;
   }
   qos::daemon::installSignals();

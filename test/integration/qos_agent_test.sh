@@ -3,9 +3,10 @@
 # agent's ipc:// socket, is one) and a real qosmgr with CURVE on loopback:
 # a grant through the agent, a client that goes away released after
 # client_timeout, SIGTERM releasing what the agent holds, kill -9 leaving
-# the grants to lapse with their leases, a restart on the same socket, and a
-# user the socket's permissions keep out.  Needs root for the last check
-# only (it skips it otherwise, except under CI=true).
+# the grants to lapse with their leases, a restart on the same socket, a
+# user the socket's permissions keep out, and socket_group letting a group
+# in.  Needs root for the last two (it skips them otherwise, except under
+# CI=true).
 set -uo pipefail
 
 QOSMGR="${QOSMGR:?path to qosmgr}"
@@ -163,6 +164,24 @@ elif [[ ${CI:-} == true ]]; then
   fail "the permission check needs root and setpriv"
 else
   echo "SKIP: the permission check needs root"
+fi
+
+# socket_group: members of the group may ask, others may not.
+if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null && getent group nogroup >/dev/null &&
+  getent group daemon >/dev/null; then
+  kill -TERM "$agent_pid"
+  wait "$agent_pid"
+  printf 'socket_mode = "0660"\nsocket_group = "nogroup"\n' >>"$work/agent.toml"
+  start_agent || exit 1
+  perms=$(stat -c '%a %G' "$work/run/agent.sock")
+  [[ $perms == "660 nogroup" ]] && pass "the socket is mode 0660, group nogroup" || fail "socket: $perms"
+  setpriv --reuid=nobody --regid=nogroup --clear-groups "$QOSCTL" --endpoint "$sock" --timeout 2000 ping >"$work/out" 2>&1 &&
+    pass "a member of socket_group may ask" || fail "nobody:nogroup refused: $(cat "$work/out")"
+  setpriv --reuid=daemon --regid=daemon --clear-groups "$QOSCTL" --endpoint "$sock" --timeout 1000 ping >"$work/out" 2>&1
+  rc=$?
+  [[ $rc == 1 ]] && pass "a user outside socket_group is refused (exit 1)" || fail "daemon:daemon: exit $rc"
+elif [[ ${CI:-} == true ]]; then
+  fail "the socket_group check needs root, setpriv and the groups nogroup and daemon"
 fi
 
 echo "$passes passed, $failures failed"

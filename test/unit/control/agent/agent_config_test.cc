@@ -36,6 +36,33 @@ client_timeout = "5s"
   ASSERT_TRUE(defaults.ok()) << defaults.error().message;
   EXPECT_EQ(defaults->listen, kDefaultListen);
   EXPECT_TRUE(defaults->secret_key_path.empty()) << "a loopback manager may go without CURVE";
+  EXPECT_EQ(defaults->socket_mode, 0660u);
+  EXPECT_TRUE(defaults->socket_group.empty());
+}
+
+TEST(AgentConfigTest, TheSocketsModeAndGroup) {
+  const std::string head = "[agent]\nname = \"h\"\nmanager = \"tcp://127.0.0.1:7700\"\n";
+  // "root" is group 0 on every Linux host.
+  Result<AgentConfig> r =
+      parseAgentConfig(head + "socket_mode = \"0600\"\nsocket_group = \"root\"\n", "a.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->socket_mode, 0600u);
+  EXPECT_EQ(r->socket_group, "root");
+  EXPECT_EQ(r->socket_gid, 0u);
+
+  std::string e = errorOf(head + "socket_mode = \"0999\"\n");
+  EXPECT_NE(e.find("agent.toml:4:"), std::string::npos) << e;
+  EXPECT_NE(e.find("not a file mode"), std::string::npos) << e;
+  e = errorOf(head + "socket_mode = \"01777\"\n");
+  EXPECT_NE(e.find("at most 0777"), std::string::npos) << e;
+  e = errorOf(head + "socket_group = \"no-such-group-here\"\n");
+  EXPECT_NE(e.find("agent.toml:4:"), std::string::npos) << e;
+  EXPECT_NE(e.find("no group 'no-such-group-here'"), std::string::npos) << e;
+  e = errorOf(
+      "[agent]\nname = \"h\"\nmanager = \"tcp://127.0.0.1:7700\"\n"
+      "listen = \"tcp://127.0.0.1:7701\"\nsocket_mode = \"0660\"\n");
+  EXPECT_NE(e.find("agent.toml:5:"), std::string::npos) << e;
+  EXPECT_NE(e.find("for an ipc:// listen"), std::string::npos) << e;
 }
 
 TEST(AgentConfigTest, RefusalsNameFileLineColumnAndKey) {
