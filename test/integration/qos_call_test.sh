@@ -2,7 +2,8 @@
 # qos-call, caller and callee, against a real qosmgr on the loopback (the
 # caller at 127.0.0.1 in "here", the callee at 127.0.0.2 in "there"): a
 # call with QoS (a two-way grant, the reverse DSCP told to the callee, media
-# both ways, the grant released at hang-up), a call whose QoS is denied
+# both ways, the grant released at hang-up; set up over UDP and over
+# TCP), a call whose QoS is denied
 # going best effort (exit 3), an unreachable manager (exit 1), and Ctrl-C
 # hanging up early and releasing.  Needs no root.
 set -uo pipefail
@@ -56,7 +57,7 @@ for _ in $(seq 1 100); do grep -q "serving on" "$work/qosmgr.log" && break; slee
 flows() { "$QOSCTL" --endpoint "$mgr" --json flows | json 'len(d["flows"])'; }
 
 port=$(free_port)
-"$QOS_CALL" listen --bind 127.0.0.2 --port "$port" --calls 4 --seconds 60 --json >"$work/callee.json" 2>"$work/callee.err" &
+"$QOS_CALL" listen --bind 127.0.0.2 --port "$port" --calls 5 --seconds 60 --json >"$work/callee.json" 2>"$work/callee.err" &
 callee=$!
 pids+=("$callee")
 sleep 0.3
@@ -100,6 +101,16 @@ wait "$caller"
 rc=$?
 [[ $rc == 0 && $(json 'd["hung_up_early"]' <"$work/call4.json") == True ]] && pass "Ctrl-C: hung up early (exit 0, $((SECONDS - start)) s)" || fail "call 4: exit $rc $(cat "$work/call4.json")"
 (($(flows) == 0)) && pass "Ctrl-C: the grant was released" || fail "after Ctrl-C: $(flows) flows"
+
+# 5. The call set-up over TCP.
+"$QOS_CALL" dial "127.0.0.2:$port" --app voip --seconds 1 --manager "$mgr" --tcp --json >"$work/call5.json"
+rc=$?
+[[ $rc == 0 && $(json 'd["signaling"], d["qos"]["granted"], d["from_callee"]["received"] > 0' <"$work/call5.json") == "('tcp', True, True)" ]] &&
+  pass "a call set up over TCP: granted, media both ways" || fail "call 5: exit $rc $(cat "$work/call5.json")"
+sleep 0.3
+[[ $(sed -n 5p "$work/callee.json" | json 'd["signaling"], d["dscp"]') == "('tcp', 40)" ]] &&
+  pass "the callee took it over TCP and marked with the reverse DSCP" || fail "callee 5: $(sed -n 5p "$work/callee.json")"
+(($(flows) == 0)) && pass "TCP call hung up: the grant was released" || fail "$(flows) flow(s) after the TCP call"
 
 "$QOS_CALL" dial "127.0.0.2:x" --app voip >/dev/null 2>&1
 [[ $? == 2 ]] && pass "a bad callee address: exit 2" || fail "bad address"

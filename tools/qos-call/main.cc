@@ -2,15 +2,14 @@
 // call and both ends marking their media (claim 17 of the seed).
 //
 //   qos-call listen --port 5060 [--bind ADDR] [--calls N] [--seconds S] [--json]
-//   qos-call dial HOST:PORT --app voip --seconds 10 --rate 64kbit
+//   qos-call dial HOST:PORT --app voip --seconds 10 --rate 64kbit [--tcp]
 //            [--agent ENDPOINT | --manager ENDPOINT --key FILE --manager-key FILE] [--json]
 //
-// The caller sends INVITE, the callee answers with its media port, the
-// caller's middleware (libqosclient, through qos-agent or straight to the
-// manager) asks for a bidirectional grant for the media flow and sends the
-// reverse DSCP to the callee in its ACK; both send RTP-sized datagrams at
-// the rate, each on a socket marked with its own direction's DSCP.  BYE
-// (at the end, or on Ctrl-C) hangs up and the grant is released.
+// The caller sends INVITE (over UDP, or TCP: signal_link.h), the callee answers with its media
+// port, the caller's middleware (libqosclient, through qos-agent or straight to the manager) asks
+// for a bidirectional grant for the media flow and sends the reverse DSCP to the callee in its ACK;
+// both send RTP-sized datagrams at the rate, each on a socket marked with its own direction's DSCP.
+// BYE (at the end, or on Ctrl-C) hangs up and the grant is released.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -38,132 +37,28 @@
 #include "control/common/random_id.h"
 #include "control/common/units.h"
 #include "control/transport/curve_keys.h"
+#include "tools/qos-call/signal_link.h"
 #include "tools/qos-call/signaling.h"
 
 namespace {
 
 namespace po = boost::program_options;
+using qos::call::bindTo;
 using qos::call::Endpoint;
+using qos::call::familyOf;
+using qos::call::kRetryMs;
+using qos::call::kTries;
+using qos::call::localOf;
 using qos::call::Message;
+using qos::call::SignalLink;
+using qos::call::Socket;
+using qos::call::toSockaddr;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kRtpBytes = 172;  // 12 bytes of RTP header, 160 of G.711 (20 ms)
-constexpr int kTries = 5;
-constexpr int kRetryMs = 400;
 std::atomic<bool> g_hangup{false};
 
 void onSignal(int) { g_hangup = true; }
-
-// ---------------------------------------------------------------------------
-// Sockets
-
-struct Socket {
-  int fd = -1;
-  explicit Socket(int family) : fd(socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) {}
-  ~Socket() {
-    if (fd >= 0) {
-      close(fd);
-    }
-  }
-  Socket(const Socket&) = delete;
-  Socket& operator=(const Socket&) = delete;
-};
-
-int familyOf(const qos::IpAddress& a) { return a.family == 6 ? AF_INET6 : AF_INET; }
-
-socklen_t toSockaddr(const Endpoint& e, sockaddr_storage& out) {
-  std::memset(&out, 0, sizeof out);
-  if (e.address.family == 6) {
-    auto* s = reinterpret_cast<sockaddr_in6*>(&out);
-    s->sin6_family = AF_INET6;
-    s->sin6_port = htons(e.port);
-    std::memcpy(&s->sin6_addr, e.address.bytes.data(), 16);
-    return sizeof(sockaddr_in6);
-  }
-  auto* s = reinterpret_cast<sockaddr_in*>(&out);
-  s->sin_family = AF_INET;
-  s->sin_port = htons(e.port);
-  std::memcpy(&s->sin_addr, e.address.bytes.data(), 4);
-  return sizeof(sockaddr_in);
-}
-
-Endpoint fromSockaddr(const sockaddr_storage& in) {
-  Endpoint e;
-  if (in.ss_family == AF_INET6) {
-    const auto* s = reinterpret_cast<const sockaddr_in6*>(&in);
-    e.address.family = 6;
-    std::memcpy(e.address.bytes.data(), &s->sin6_addr, 16);
-    e.port = ntohs(s->sin6_port);
-  } else {
-    const auto* s = reinterpret_cast<const sockaddr_in*>(&in);
-    e.address.family = 4;
-    std::memcpy(e.address.bytes.data(), &s->sin_addr, 4);
-    e.port = ntohs(s->sin_port);
-  }
-  return e;
-}
-
-bool bindTo(int fd, const Endpoint& e) {
-  sockaddr_storage sa{};
-  const socklen_t len = toSockaddr(e, sa);
-  return bind(fd, reinterpret_cast<sockaddr*>(&sa), len) == 0;
-}
-
-Endpoint localOf(int fd) {
-  sockaddr_storage sa{};
-  socklen_t len = sizeof sa;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  return fromSockaddr(sa);
-}
-
-void sendLine(int fd, const Endpoint& to, const Message& m) {
-  const std::string line = qos::call::formatMessage(m);
-  sockaddr_storage sa{};
-  const socklen_t len = toSockaddr(to, sa);
-  sendto(fd, line.data(), line.size(), 0, reinterpret_cast<sockaddr*>(&sa), len);
-}
-
-/** Waits up to @p wait_ms for a message on @p fd; a malformed one is said and skipped. */
-std::optional<std::pair<Message, Endpoint>> receiveLine(int fd, int wait_ms) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
-  while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count()))) <= 0) {
-      return std::nullopt;
-    }
-    char buf[600];
-    sockaddr_storage from{};
-    socklen_t len = sizeof from;
-    const ssize_t n = recvfrom(fd, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
-    if (n <= 0) {
-      continue;
-    }
-    qos::Result<Message> m = qos::call::parseMessage(std::string_view(buf, static_cast<size_t>(n)));
-    if (!m) {
-      std::cerr << "qos-call: ignored a message: " << m.error().message << "\n";
-      continue;
-    }
-    return std::make_pair(std::move(*m), fromSockaddr(from));
-  }
-}
-
-/** Sends @p m until a reply of @p verb for the same call comes. */
-std::optional<Message> exchange(int fd, const Endpoint& to, const Message& m,
-                                const std::string& verb) {
-  for (int i = 0; i < kTries; ++i) {
-    sendLine(fd, to, m);
-    const auto until = Clock::now() + std::chrono::milliseconds(kRetryMs);
-    while (Clock::now() < until) {
-      auto got = receiveLine(fd, kRetryMs);
-      if (got && got->first.verb == verb && got->first.call_id == m.call_id) {
-        return got->first;
-      }
-    }
-  }
-  return std::nullopt;
-}
 
 // ---------------------------------------------------------------------------
 // Media: RTP-sized datagrams at the rate, both ways, on one socket.
@@ -175,13 +70,14 @@ struct MediaCount {
 
 /**
  * Sends to @p peer every interval and counts what comes from it, until
- * @p seconds pass, g_hangup, or @p stop_fd brings a message (returned).
- * @p tick, if any, runs between sends.
+ * @p seconds pass, g_hangup, or @p hangup (if any) brings the BYE of
+ * @p call_id (returned) or its TCP connection closes.  @p tick, if any,
+ * runs between sends.
  */
-std::optional<std::pair<Message, Endpoint>> runMedia(int media_fd, const Endpoint& peer,
-                                                     uint64_t rate_bps, double seconds,
-                                                     MediaCount& count, int stop_fd,
-                                                     const std::function<void()>& tick = {}) {
+std::optional<Message> runMedia(int media_fd, const Endpoint& peer, uint64_t rate_bps,
+                                double seconds, MediaCount& count, SignalLink* hangup = nullptr,
+                                const std::string& call_id = "",
+                                const std::function<void()>& tick = {}) {
   const auto interval = std::chrono::nanoseconds(
       static_cast<int64_t>(kRtpBytes * 8 * 1e9 / static_cast<double>(rate_bps)));
   const auto end = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -205,8 +101,9 @@ std::optional<std::pair<Message, Endpoint>> runMedia(int media_fd, const Endpoin
     }
     const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::min(next_send, end) - Clock::now());
-    pollfd p[2] = {{media_fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    if (poll(p, stop_fd >= 0 ? 2 : 1, static_cast<int>(std::max<int64_t>(0, wait.count()))) <= 0) {
+    pollfd p[2] = {{media_fd, POLLIN, 0}, {hangup != nullptr ? hangup->fd() : -1, POLLIN, 0}};
+    if (poll(p, hangup != nullptr ? 2 : 1, static_cast<int>(std::max<int64_t>(0, wait.count()))) <=
+        0) {
       continue;
     }
     if ((p[0].revents & POLLIN) != 0) {
@@ -215,9 +112,12 @@ std::optional<std::pair<Message, Endpoint>> runMedia(int media_fd, const Endpoin
         ++count.received;
       }
     }
-    if (stop_fd >= 0 && (p[1].revents & POLLIN) != 0) {
-      if (auto m = receiveLine(stop_fd, 0)) {
+    if (hangup != nullptr && (p[1].revents & (POLLIN | POLLHUP)) != 0) {
+      if (auto m = hangup->receive(0); m && m->verb == "BYE" && m->call_id == call_id) {
         return m;
+      }
+      if (hangup->closed()) {
+        return std::nullopt;
       }
     }
   }
@@ -239,6 +139,88 @@ int exitOf(qos::ErrorCode code) {
   }
 }
 
+/**
+ * Takes the call @p in (an INVITE) over @p link: answers with a media port,
+ * waits for the ACK with the DSCP to mark with, sends media until the BYE.
+ * @return false if the call never got going.
+ */
+bool serveCall(SignalLink& link, const Message& in, const Endpoint& caller,
+               const qos::IpAddress& bind_addr, bool json) {
+  auto media_at = in.fields.count("media") ? qos::call::parseEndpoint(in.fields.at("media"))
+                                           : qos::Result<Endpoint>(qos::makeError("no media="));
+  auto rate = qos::call::numberField(in, "rate", 10'000'000'000ULL);
+  auto call_seconds = qos::call::numberField(in, "seconds", 86'400);
+  if (!media_at || !rate || !call_seconds || *rate == 0) {
+    std::cerr << "qos-call: a bad INVITE from " << qos::call::formatEndpoint(caller) << "\n";
+    return false;
+  }
+  Socket media(familyOf(bind_addr), SOCK_DGRAM);
+  bindTo(media.fd, Endpoint{bind_addr, 0});
+  const uint16_t media_port = localOf(media.fd).port;
+  Message ok{"OK", in.call_id, {{"media_port", std::to_string(media_port)}}};
+  link.send(ok);
+  // Wait for the ACK with the reverse DSCP (INVITEs repeated meanwhile get the OK again).
+  std::optional<uint8_t> reverse;
+  bool acked = false;
+  for (int i = 0; i < kTries * 3 && !acked && !link.closed(); ++i) {
+    auto got = link.receive(kRetryMs);
+    if (!got || got->call_id != in.call_id) {
+      continue;
+    }
+    if (got->verb == "INVITE") {
+      link.send(ok);
+    } else if (got->verb == "ACK") {
+      acked = true;
+      auto dscp = qos::call::numberField(*got, "reverse_dscp", 63);
+      if (dscp) {
+        reverse = static_cast<uint8_t>(*dscp);
+      }
+      link.send(Message{"ACK-OK", in.call_id, {}});
+    }
+  }
+  if (!acked) {
+    std::cerr << "qos-call: call " << in.call_id << " was never acknowledged\n";
+    return false;
+  }
+  if (reverse) {
+    if (auto marked = qos::client::markSocket(media.fd, *reverse); !marked) {
+      std::cerr << "qos-call: cannot mark the media socket: " << marked.error().message << "\n";
+    }
+  }
+  MediaCount count;
+  auto bye = runMedia(media.fd, *media_at, *rate, static_cast<double>(*call_seconds) + 5, count,
+                      &link, in.call_id);
+  uint64_t caller_sent = 0;
+  if (bye) {
+    auto sent = qos::call::numberField(*bye, "sent", UINT64_MAX);
+    caller_sent = sent ? *sent : 0;
+    link.send(Message{
+        "BYE-OK",
+        in.call_id,
+        {{"sent", std::to_string(count.sent)}, {"received", std::to_string(count.received)}}});
+  }
+  if (json) {
+    nlohmann::json out = {
+        {"call", in.call_id},
+        {"caller", qos::call::formatEndpoint(caller)},
+        {"signaling", link.transport()},
+        {"media", {{"local_port", media_port}, {"remote", qos::call::formatEndpoint(*media_at)}}},
+        {"dscp", reverse ? nlohmann::json(*reverse) : nlohmann::json(nullptr)},
+        {"to_caller", {{"sent", count.sent}}},
+        {"from_caller", {{"sent", caller_sent}, {"received", count.received}}}};
+    std::cout << out.dump() << std::endl;
+  } else {
+    std::cout << "call " << in.call_id << " from " << qos::call::formatEndpoint(caller) << " ("
+              << link.transport() << "): "
+              << (reverse
+                      ? "media marked DSCP " + std::to_string(*reverse) + " (told by the caller)"
+                      : std::string("media unmarked (best effort)"))
+              << "; sent " << count.sent << ", received " << count.received << " of " << caller_sent
+              << std::endl;
+  }
+  return true;
+}
+
 int listen(const po::variables_map& vm) {
   const bool json = vm.count("json") != 0;
   const auto port = vm["port"].as<uint16_t>();
@@ -247,8 +229,13 @@ int listen(const po::variables_map& vm) {
     std::cerr << "qos-call: --bind: " << bind_addr.error().message << "\n";
     return 2;
   }
-  Socket sig(familyOf(*bind_addr));
-  if (!bindTo(sig.fd, Endpoint{*bind_addr, port})) {
+  // Calls come over UDP or TCP, on the same port, as to a SIP server.
+  Socket udp(familyOf(*bind_addr), SOCK_DGRAM);
+  Socket tcp(familyOf(*bind_addr), SOCK_STREAM);
+  const int on = 1;
+  setsockopt(tcp.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  if (!bindTo(udp.fd, Endpoint{*bind_addr, port}) ||
+      !bindTo(tcp.fd, Endpoint{*bind_addr, localOf(udp.fd).port}) || ::listen(tcp.fd, 8) != 0) {
     std::cerr << "qos-call: cannot listen on port " << port << ": " << std::strerror(errno) << "\n";
     return 1;
   }
@@ -256,88 +243,35 @@ int listen(const po::variables_map& vm) {
   const double seconds = vm["seconds"].as<double>();
   const auto end = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   if (!json) {
-    std::cout << "qos-call: listening on " << qos::call::formatEndpoint(localOf(sig.fd))
-              << std::endl;
+    std::cout << "qos-call: listening on " << qos::call::formatEndpoint(localOf(udp.fd))
+              << " (udp and tcp)" << std::endl;
   }
   uint64_t served = 0;
   while (!g_hangup && (calls == 0 || served < calls) && (seconds == 0 || Clock::now() < end)) {
-    auto invite = receiveLine(sig.fd, 200);
-    if (!invite || invite->first.verb != "INVITE") {
+    pollfd p[2] = {{udp.fd, POLLIN, 0}, {tcp.fd, POLLIN, 0}};
+    if (poll(p, 2, 200) <= 0) {
       continue;
     }
-    const Message& in = invite->first;
-    const Endpoint caller = invite->second;
-    auto media_at = in.fields.count("media") ? qos::call::parseEndpoint(in.fields.at("media"))
-                                             : qos::Result<Endpoint>(qos::makeError("no media="));
-    auto rate = qos::call::numberField(in, "rate", 10'000'000'000ULL);
-    auto call_seconds = qos::call::numberField(in, "seconds", 86'400);
-    if (!media_at || !rate || !call_seconds || *rate == 0) {
-      std::cerr << "qos-call: a bad INVITE from " << qos::call::formatEndpoint(caller) << "\n";
-      continue;
+    if ((p[0].revents & POLLIN) != 0) {
+      auto invite = qos::call::receiveDatagram(udp.fd, 0);
+      if (invite && invite->first.verb == "INVITE") {
+        auto link = qos::call::udpLink(udp.fd, invite->second);
+        served += serveCall(*link, invite->first, invite->second, *bind_addr, json) ? 1 : 0;
+      }
     }
-    Socket media(familyOf(*bind_addr));
-    bindTo(media.fd, Endpoint{*bind_addr, 0});
-    const uint16_t media_port = localOf(media.fd).port;
-    Message ok{"OK", in.call_id, {{"media_port", std::to_string(media_port)}}};
-    sendLine(sig.fd, caller, ok);
-    // Wait for the ACK with the reverse DSCP (INVITEs repeated meanwhile get the OK again).
-    std::optional<uint8_t> reverse;
-    bool acked = false;
-    for (int i = 0; i < kTries * 3 && !acked; ++i) {
-      auto got = receiveLine(sig.fd, kRetryMs);
-      if (!got || got->first.call_id != in.call_id) {
+    if ((p[1].revents & POLLIN) != 0) {
+      sockaddr_storage from{};
+      socklen_t len = sizeof from;
+      const int conn = accept4(tcp.fd, reinterpret_cast<sockaddr*>(&from), &len, SOCK_CLOEXEC);
+      if (conn < 0) {
         continue;
       }
-      if (got->first.verb == "INVITE") {
-        sendLine(sig.fd, caller, ok);
-      } else if (got->first.verb == "ACK") {
-        acked = true;
-        auto dscp = qos::call::numberField(got->first, "reverse_dscp", 63);
-        if (dscp) {
-          reverse = static_cast<uint8_t>(*dscp);
-        }
-        sendLine(sig.fd, caller, Message{"ACK-OK", in.call_id, {}});
+      auto link = qos::call::tcpLink(conn);
+      auto invite = link->receive(kTries * kRetryMs);
+      if (invite && invite->verb == "INVITE") {
+        served +=
+            serveCall(*link, *invite, qos::call::fromSockaddr(from), *bind_addr, json) ? 1 : 0;
       }
-    }
-    if (!acked) {
-      std::cerr << "qos-call: call " << in.call_id << " was never acknowledged\n";
-      continue;
-    }
-    if (reverse) {
-      if (auto marked = qos::client::markSocket(media.fd, *reverse); !marked) {
-        std::cerr << "qos-call: cannot mark the media socket: " << marked.error().message << "\n";
-      }
-    }
-    MediaCount count;
-    auto bye =
-        runMedia(media.fd, *media_at, *rate, static_cast<double>(*call_seconds) + 5, count, sig.fd);
-    uint64_t caller_sent = 0;
-    if (bye && bye->first.verb == "BYE") {
-      auto sent = qos::call::numberField(bye->first, "sent", UINT64_MAX);
-      caller_sent = sent ? *sent : 0;
-      Message bye_ok{
-          "BYE-OK",
-          in.call_id,
-          {{"sent", std::to_string(count.sent)}, {"received", std::to_string(count.received)}}};
-      sendLine(sig.fd, caller, bye_ok);
-    }
-    ++served;
-    if (json) {
-      nlohmann::json out = {
-          {"call", in.call_id},
-          {"caller", qos::call::formatEndpoint(caller)},
-          {"media", {{"local_port", media_port}, {"remote", qos::call::formatEndpoint(*media_at)}}},
-          {"dscp", reverse ? nlohmann::json(*reverse) : nlohmann::json(nullptr)},
-          {"to_caller", {{"sent", count.sent}}},
-          {"from_caller", {{"sent", caller_sent}, {"received", count.received}}}};
-      std::cout << out.dump() << std::endl;
-    } else {
-      std::cout << "call " << in.call_id << " from " << qos::call::formatEndpoint(caller) << ": "
-                << (reverse
-                        ? "media marked DSCP " + std::to_string(*reverse) + " (told by the caller)"
-                        : std::string("media unmarked (best effort)"))
-                << "; sent " << count.sent << ", received " << count.received << " of "
-                << caller_sent << std::endl;
     }
   }
   return 0;
@@ -374,16 +308,28 @@ int dial(const po::variables_map& vm) {
       options.curve = qos::control::CurveClientKeys{own->public_z85, own->secret_z85, *server};
     }
   }
-  Socket sig(familyOf(callee->address));
-  Socket media(familyOf(callee->address));
+  const bool over_tcp = vm.count("tcp") != 0;
+  auto sig =
+      std::make_unique<Socket>(familyOf(callee->address), over_tcp ? SOCK_STREAM : SOCK_DGRAM);
+  Socket media(familyOf(callee->address), SOCK_DGRAM);
   sockaddr_storage sa{};
   const socklen_t len = toSockaddr(*callee, sa);
-  if (connect(sig.fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
+  // A TCP connect gives up after 3 s rather than the kernel's two minutes.
+  const timeval connect_timeout{3, 0};
+  setsockopt(sig->fd, SOL_SOCKET, SO_SNDTIMEO, &connect_timeout, sizeof connect_timeout);
+  if (connect(sig->fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
     std::cerr << "qos-call: cannot reach " << qos::call::formatEndpoint(*callee) << ": "
               << std::strerror(errno) << "\n";
     return 1;
   }
-  Endpoint local = localOf(sig.fd);
+  Endpoint local = localOf(sig->fd);
+  std::unique_ptr<SignalLink> link;
+  if (over_tcp) {
+    link = qos::call::tcpLink(sig->fd);
+    sig->fd = -1;  // the link owns it now
+  } else {
+    link = qos::call::udpLink(sig->fd, *callee);
+  }
   local.port = 0;
   bindTo(media.fd, local);
   const Endpoint media_local = localOf(media.fd);
@@ -394,7 +340,7 @@ int dial(const po::variables_map& vm) {
                  {{"media", qos::call::formatEndpoint(media_local)},
                   {"rate", std::to_string(*rate)},
                   {"seconds", std::to_string(static_cast<uint64_t>(seconds))}}};
-  auto ok = exchange(sig.fd, *callee, invite, "OK");
+  auto ok = qos::call::exchange(*link, invite, "OK");
   auto media_port =
       ok ? qos::call::numberField(*ok, "media_port", 65535) : qos::Result<uint64_t>(0);
   if (!ok || !media_port || *media_port == 0) {
@@ -466,20 +412,20 @@ int dial(const po::variables_map& vm) {
                (reverse ? std::to_string(*reverse) : std::string("none")) + " at the callee";
   }
   Message ack{"ACK", call_id, {{"reverse_dscp", reverse ? std::to_string(*reverse) : "none"}}};
-  if (!exchange(sig.fd, *callee, ack, "ACK-OK")) {
+  if (!qos::call::exchange(*link, ack, "ACK-OK")) {
     std::cerr << "qos-call: the callee did not acknowledge the call\n";
     return 1;
   }
   if (!json) {
-    std::cout << "call " << call_id << " to " << qos::call::formatEndpoint(*callee) << ": media "
-              << qos::call::formatEndpoint(media_local) << " <-> "
-              << qos::call::formatEndpoint(media_remote) << " (udp, " << qos::formatRate(*rate)
-              << ", " << seconds << " s)\n"
+    std::cout << "call " << call_id << " to " << qos::call::formatEndpoint(*callee) << " ("
+              << link->transport() << "): media " << qos::call::formatEndpoint(media_local)
+              << " <-> " << qos::call::formatEndpoint(media_remote) << " (udp, "
+              << qos::formatRate(*rate) << ", " << seconds << " s)\n"
               << qos_text << std::endl;
   }
   MediaCount count;
   bool lost_told = false;
-  runMedia(media.fd, media_remote, *rate, seconds, count, -1, [&] {
+  runMedia(media.fd, media_remote, *rate, seconds, count, nullptr, "", [&] {
     if (!held || lost_told || !lost) {
       return;
     }
@@ -492,8 +438,8 @@ int dial(const po::variables_map& vm) {
                 << "); the rest of the call goes best effort, unmarked" << std::endl;
     }
   });
-  auto bye_ok = exchange(sig.fd, *callee,
-                         Message{"BYE", call_id, {{"sent", std::to_string(count.sent)}}}, "BYE-OK");
+  auto bye_ok = qos::call::exchange(
+      *link, Message{"BYE", call_id, {{"sent", std::to_string(count.sent)}}}, "BYE-OK");
   if (held) {
     if (auto released = held->release(); !released) {
       std::cerr << "qos-call: releasing the grant: " << released.error().message << "\n";
@@ -511,6 +457,7 @@ int dial(const po::variables_map& vm) {
   if (json) {
     nlohmann::json out = {{"call", call_id},
                           {"callee", qos::call::formatEndpoint(*callee)},
+                          {"signaling", link->transport()},
                           {"media",
                            {{"local", qos::call::formatEndpoint(media_local)},
                             {"remote", qos::call::formatEndpoint(media_remote)}}},
@@ -534,12 +481,13 @@ int dial(const po::variables_map& vm) {
 int run(int argc, char** argv) {
   const std::string usage =
       "Usage: qos-call listen --port PORT [--bind ADDR] [--calls N] [--seconds S] [--json]\n"
-      "       qos-call dial HOST:PORT --app APP [--seconds S] [--rate RATE]\n"
+      "       qos-call dial HOST:PORT --app APP [--seconds S] [--rate RATE] [--tcp]\n"
       "                [--agent ENDPOINT | --manager ENDPOINT [--key FILE --manager-key FILE]] "
       "[--json]\n"
       "\n"
       "A VoIP call in miniature: the caller's middleware asks for a two-way grant for\n"
       "the media flow and tells the callee the reverse DSCP; both mark their media.\n"
+      "The call set-up goes over UDP, or TCP with --tcp (a listener takes both).\n"
       "Without --agent or --manager the caller uses qos-agent's default socket.\n"
       "Exit codes as qosctl's: 0 a call with QoS, 1 unreachable, 2 bad usage,\n"
       "3 QoS denied (the call went best effort), 4 not authorized.\n";
@@ -549,10 +497,12 @@ int run(int argc, char** argv) {
   }
   const std::string mode = argv[1];
   po::options_description opts("Options");
-  opts.add_options()("port", po::value<uint16_t>()->default_value(5060), "listen: UDP port")(
+  opts.add_options()("port", po::value<uint16_t>()->default_value(5060),
+                     "listen: UDP and TCP port")(
       "bind", po::value<std::string>()->default_value("0.0.0.0"), "listen: address")(
       "calls", po::value<uint64_t>()->default_value(0), "listen: calls to take, 0 = no limit")(
       "to", po::value<std::string>(), "dial: HOST:PORT")(
+      "tcp", "dial: the call set-up over TCP (default: UDP)")(
       "app", po::value<std::string>()->default_value(""), "dial: the manager's application")(
       "seconds", po::value<double>()->default_value(10), "call length / listen time (0 = ever)")(
       "rate", po::value<std::string>()->default_value("64kbit"), "dial: media rate")(
