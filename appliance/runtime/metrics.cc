@@ -117,8 +117,10 @@ public:
       r.gauge.value = app_.ruleCount(origin);
       rules.metric.push_back(r);
     }
-    std::vector<MetricFamily> out = {rx_pkts, rx_bytes, tx_pkts, tx_bytes, drops,    malformed,
-                                     matched, remarked, non_ip,  flows,    capacity, rules};
+    std::vector<MetricFamily> out = {rx_pkts,      rx_bytes,  tx_pkts,      tx_bytes, drops,
+                                     malformed,    matched,   remarked,     non_ip,   hw_missed,
+                                     hw_rx_errors, hw_nombuf, hw_tx_errors, link_up,  flows,
+                                     capacity,     rules};
     if (app_.managerConnected() >= 0) {
       MetricFamily connected{"qosgate_manager_connected",
                              "1 while the manager answers this appliance's syncs",
