@@ -22,6 +22,7 @@
 #   d. a restarted agent serves again on the socket the killed one left
 #   e. a user that the socket's directory keeps out gets no QoS (exit 1)
 #   f. SIGTERM: the agent, qosgate and qosmgr stop cleanly
+# and that each daemon's scrape holds every metric family its code builds.
 #
 #   QOSGATE=... QOSMGR=... QOSCTL=... QOS_AGENT=... QOS_CALL=... bash test/integration/e2e_host_test.sh
 # Needs root; without it (or without ip netns / tools) it skips (exit 77),
@@ -57,6 +58,8 @@ dir=$QG_TMP
 qg_build_bump "$ns_a" "$ns_gw" "$ns_b" "$if_a" "$if_gw_a" "$if_gw_b" "$if_b"
 qg_link "$ns_a" "$if_a_m" 198.18.255.2/30 "$ns_gw" "$if_gw_m" "$mgmt_gw/30"
 mgr_port=$(qg_free_port "$ns_gw")
+mgr_metrics=$(qg_free_port "$ns_gw")
+gw_metrics=$(qg_free_port "$ns_gw")
 endpoint=tcp://127.0.0.1:$mgr_port
 sip_port=5060
 
@@ -69,11 +72,11 @@ done
 sed -e "s|^listen = \"tcp://127.0.0.1:7700\"|listen = \"tcp://*:$mgr_port\"|" \
   -e "s|^state = \"[^\"]*\"|state = \"$dir/state.db\"|" \
   -e "s|^lease = \"[^\"]*\"|lease = \"${lease_s}s\"|" \
-  -e "s|^listen = \"127.0.0.1:9471\"|listen = \"127.0.0.1:$(qg_free_port "$ns_gw")\"|" \
+  -e "s|^listen = \"127.0.0.1:9471\"|listen = \"127.0.0.1:$mgr_metrics\"|" \
   -e "s|= \"keys/|= \"$dir/keys/|" "$repo/conf/qosmgr.toml" >"$dir/qosmgr.toml"
 sed -e "s|--file-prefix=qosgate-demo|--file-prefix=$prefix|" \
   -e "s|iface=qd-gw-a|iface=$if_gw_a|; s|iface=qd-gw-b|iface=$if_gw_b|" \
-  -e "s|^listen = \"127.0.0.1:9470\"|listen = \"127.0.0.1:$(qg_free_port "$ns_gw")\"|" \
+  -e "s|^listen = \"127.0.0.1:9470\"|listen = \"127.0.0.1:$gw_metrics\"|" \
   -e "s|^manager = \"tcp://127.0.0.1:7700\"|manager = \"$endpoint\"|" \
   -e "s|= \"keys/|= \"$dir/keys/|" "$repo/conf/demo.toml" >"$dir/qosgate.toml"
 sock=$dir/run/agent.sock
@@ -187,6 +190,21 @@ read -r sport dport < <(json 'd["media"]["local"].split(":")[1], d["media"]["rem
 [[ $(arrives_as "$sport" "$dport" 0xb8) == "0 0 0 " ]] && qg_pass "after the hang-up gw1 re-marks the call's media claiming EF to 0" ||
   qg_fail "after the hang-up the call's media arrives as $(arrives_as "$sport" "$dport" 0xb8)"
 
+# --- metrics: every family a daemon builds is in its scrape -----------------
+# The names are read from the code that builds them, so a family added
+# there and not returned fails here.
+for daemon in qosgate:"$gw_metrics":appliance/runtime/metrics.cc qosmgr:"$mgr_metrics":manager/service/server_metrics.cc; do
+  IFS=: read -r name port source <<<"$daemon"
+  scrape=$(qg_metrics "$ns_gw" "$port")
+  missing=()
+  while read -r family; do
+    grep -q "^# TYPE $family " <<<"$scrape" || missing+=("$family")
+  done < <(grep -ohE "\"${name}_[a-z0-9_]+\"" "$repo/$source" | tr -d '"' | sort -u)
+  n=$(grep -ohE "\"${name}_[a-z0-9_]+\"" "$repo/$source" | sort -u | wc -l)
+  ((n > 5 && ${#missing[@]} == 0)) && qg_pass "$name exports all $n metric families it builds" ||
+    qg_fail "$name's scrape lacks ${missing[*]:-?} (of $n families in $source)"
+done
+
 # --- b. kill -9 of a client behind the agent ------------------------------
 dial 60 "$dir/call-b.json"
 qg_wait_until 10 holds 1 || qg_fail "the second call's grant did not appear"
@@ -204,6 +222,9 @@ else
   qg_fail "kill -9 of the caller: its grant still held $((client_timeout_s + 3)) s later"
 fi
 grep -q 'went silent: released 1' "$dir/agent.log" && qg_pass "the agent logged the release" || qg_fail "agent log: $(tail -3 "$dir/agent.log")"
+callee_calls() { (($(wc -l <"$dir/callee.out") >= $1)); }
+qg_wait_until 10 callee_calls 2 && [[ $(sed -n 2p "$dir/callee.out" | json 'd["caller_silent"]') == True ]] &&
+  qg_pass "the callee hung up when the dead caller's media stopped" || qg_fail "callee: $(cat "$dir/callee.out")"
 [[ -n ${sport:-} && $(arrives_as "$sport" "$dport" 0xb8) == "0 0 0 " ]] && qg_pass "gw1 no longer marks the dead caller's flow" ||
   qg_fail "the dead caller's flow still marked: $(arrives_as "${sport:-1}" "${dport:-1}" 0xb8)"
 

@@ -95,6 +95,15 @@ rc=$?
 caller=$!
 sleep 1.5
 (($(flows) == 1)) && pass "during the call the manager holds its grant" || fail "during call 4: $(flows) flows"
+for transport in udp tcp; do
+  flag=()
+  [[ $transport == tcp ]] && flag=(--tcp)
+  "$QOS_CALL" dial "127.0.0.2:$port" --app voip --seconds 1 --manager "$mgr" "${flag[@]}" >/dev/null 2>"$work/busy.err"
+  rc=$?
+  [[ $rc == 1 ]] && grep -q "is busy in another call" "$work/busy.err" &&
+    pass "a second caller over $transport is told the callee is busy (exit 1)" || fail "busy over $transport: exit $rc $(cat "$work/busy.err")"
+done
+(($(flows) == 1)) && pass "...and asked for no QoS" || fail "after the busy calls: $(flows) flows"
 start=$SECONDS
 kill -INT "$caller"
 wait "$caller"

@@ -56,6 +56,8 @@ using qos::call::toSockaddr;
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kRtpBytes = 172;  // 12 bytes of RTP header, 160 of G.711 (20 ms)
+/** No media from the other end for this long: it is gone, hang up (as RTP timeouts do). */
+constexpr auto kMediaTimeout = std::chrono::seconds(4);
 std::atomic<bool> g_hangup{false};
 
 void onSignal(int) { g_hangup = true; }
@@ -66,13 +68,14 @@ void onSignal(int) { g_hangup = true; }
 struct MediaCount {
   uint64_t sent = 0;
   uint64_t received = 0;
+  bool peer_silent = false;  ///< ended because nothing came for kMediaTimeout
 };
 
 /**
  * Sends to @p peer every interval and counts what comes from it, until
- * @p seconds pass, g_hangup, or @p hangup (if any) brings the BYE of
- * @p call_id (returned) or its TCP connection closes.  @p tick, if any,
- * runs between sends.
+ * @p seconds pass, g_hangup, nothing comes for kMediaTimeout, or @p hangup
+ * (if any) brings the BYE of @p call_id (returned) or its TCP connection
+ * closes.  @p tick, if any, runs between sends.
  */
 std::optional<Message> runMedia(int media_fd, const Endpoint& peer, uint64_t rate_bps,
                                 double seconds, MediaCount& count, SignalLink* hangup = nullptr,
@@ -82,11 +85,16 @@ std::optional<Message> runMedia(int media_fd, const Endpoint& peer, uint64_t rat
       static_cast<int64_t>(kRtpBytes * 8 * 1e9 / static_cast<double>(rate_bps)));
   const auto end = Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
   auto next_send = Clock::now();
+  auto last_heard = Clock::now();
   char packet[kRtpBytes] = {};
   packet[0] = static_cast<char>(0x80);  // RTP version 2
   sockaddr_storage sa{};
   const socklen_t len = toSockaddr(peer, sa);
   while (!g_hangup && Clock::now() < end) {
+    if (Clock::now() - last_heard > kMediaTimeout) {
+      count.peer_silent = true;
+      break;
+    }
     if (tick) {
       tick();
     }
@@ -110,6 +118,7 @@ std::optional<Message> runMedia(int media_fd, const Endpoint& peer, uint64_t rat
       char buf[2048];
       while (recv(media_fd, buf, sizeof buf, MSG_DONTWAIT) > 0) {
         ++count.received;
+        last_heard = Clock::now();
       }
     }
     if (hangup != nullptr && (p[1].revents & (POLLIN | POLLHUP)) != 0) {
@@ -145,7 +154,8 @@ int exitOf(qos::ErrorCode code) {
  * @return false if the call never got going.
  */
 bool serveCall(SignalLink& link, const Message& in, const Endpoint& caller,
-               const qos::IpAddress& bind_addr, bool json) {
+               const qos::IpAddress& bind_addr, bool json,
+               const std::function<void()>& while_busy) {
   auto media_at = in.fields.count("media") ? qos::call::parseEndpoint(in.fields.at("media"))
                                            : qos::Result<Endpoint>(qos::makeError("no media="));
   auto rate = qos::call::numberField(in, "rate", 10'000'000'000ULL);
@@ -189,7 +199,7 @@ bool serveCall(SignalLink& link, const Message& in, const Endpoint& caller,
   }
   MediaCount count;
   auto bye = runMedia(media.fd, *media_at, *rate, static_cast<double>(*call_seconds) + 5, count,
-                      &link, in.call_id);
+                      &link, in.call_id, while_busy);
   uint64_t caller_sent = 0;
   if (bye) {
     auto sent = qos::call::numberField(*bye, "sent", UINT64_MAX);
@@ -207,7 +217,8 @@ bool serveCall(SignalLink& link, const Message& in, const Endpoint& caller,
         {"media", {{"local_port", media_port}, {"remote", qos::call::formatEndpoint(*media_at)}}},
         {"dscp", reverse ? nlohmann::json(*reverse) : nlohmann::json(nullptr)},
         {"to_caller", {{"sent", count.sent}}},
-        {"from_caller", {{"sent", caller_sent}, {"received", count.received}}}};
+        {"from_caller", {{"sent", caller_sent}, {"received", count.received}}},
+        {"caller_silent", count.peer_silent}};
     std::cout << out.dump() << std::endl;
   } else {
     std::cout << "call " << in.call_id << " from " << qos::call::formatEndpoint(caller) << " ("
@@ -216,7 +227,7 @@ bool serveCall(SignalLink& link, const Message& in, const Endpoint& caller,
                       ? "media marked DSCP " + std::to_string(*reverse) + " (told by the caller)"
                       : std::string("media unmarked (best effort)"))
               << "; sent " << count.sent << ", received " << count.received << " of " << caller_sent
-              << std::endl;
+              << (count.peer_silent ? "; the caller's media stopped: hung up" : "") << std::endl;
   }
   return true;
 }
@@ -231,7 +242,7 @@ int listen(const po::variables_map& vm) {
   }
   // Calls come over UDP or TCP, on the same port, as to a SIP server.
   Socket udp(familyOf(*bind_addr), SOCK_DGRAM);
-  Socket tcp(familyOf(*bind_addr), SOCK_STREAM);
+  Socket tcp(familyOf(*bind_addr), SOCK_STREAM | SOCK_NONBLOCK);
   const int on = 1;
   setsockopt(tcp.fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   if (!bindTo(udp.fd, Endpoint{*bind_addr, port}) ||
@@ -246,6 +257,29 @@ int listen(const po::variables_map& vm) {
     std::cout << "qos-call: listening on " << qos::call::formatEndpoint(localOf(udp.fd))
               << " (udp and tcp)" << std::endl;
   }
+  // One call at a time, as a phone: others meanwhile are told BUSY.
+  auto busy = [&](const Message& m, const Endpoint& from) {
+    if (m.verb == "INVITE") {
+      qos::call::sendDatagram(udp.fd, from, Message{"BUSY", m.call_id, {}});
+    }
+  };
+  const SignalLink* current = nullptr;
+  auto while_busy = [&] {
+    const int conn = accept4(tcp.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (conn >= 0) {
+      auto other = qos::call::tcpLink(conn);
+      if (auto m = other->receive(100); m && m->verb == "INVITE") {
+        other->send(Message{"BUSY", m->call_id, {}});
+      }
+    }
+    // During a TCP call the UDP socket is read only here (a UDP call's link
+    // answers others itself).
+    if (current != nullptr && current->reliable()) {
+      while (auto d = qos::call::receiveDatagram(udp.fd, 0)) {
+        busy(d->first, d->second);
+      }
+    }
+  };
   uint64_t served = 0;
   while (!g_hangup && (calls == 0 || served < calls) && (seconds == 0 || Clock::now() < end)) {
     pollfd p[2] = {{udp.fd, POLLIN, 0}, {tcp.fd, POLLIN, 0}};
@@ -255,8 +289,11 @@ int listen(const po::variables_map& vm) {
     if ((p[0].revents & POLLIN) != 0) {
       auto invite = qos::call::receiveDatagram(udp.fd, 0);
       if (invite && invite->first.verb == "INVITE") {
-        auto link = qos::call::udpLink(udp.fd, invite->second);
-        served += serveCall(*link, invite->first, invite->second, *bind_addr, json) ? 1 : 0;
+        auto link = qos::call::udpLink(udp.fd, invite->second, busy);
+        current = link.get();
+        served +=
+            serveCall(*link, invite->first, invite->second, *bind_addr, json, while_busy) ? 1 : 0;
+        current = nullptr;
       }
     }
     if ((p[1].revents & POLLIN) != 0) {
@@ -269,8 +306,12 @@ int listen(const po::variables_map& vm) {
       auto link = qos::call::tcpLink(conn);
       auto invite = link->receive(kTries * kRetryMs);
       if (invite && invite->verb == "INVITE") {
+        current = link.get();
         served +=
-            serveCall(*link, *invite, qos::call::fromSockaddr(from), *bind_addr, json) ? 1 : 0;
+            serveCall(*link, *invite, qos::call::fromSockaddr(from), *bind_addr, json, while_busy)
+                ? 1
+                : 0;
+        current = nullptr;
       }
     }
   }
@@ -340,7 +381,11 @@ int dial(const po::variables_map& vm) {
                  {{"media", qos::call::formatEndpoint(media_local)},
                   {"rate", std::to_string(*rate)},
                   {"seconds", std::to_string(static_cast<uint64_t>(seconds))}}};
-  auto ok = qos::call::exchange(*link, invite, "OK");
+  auto ok = qos::call::exchange(*link, invite, "OK", "BUSY");
+  if (ok && ok->verb == "BUSY") {
+    std::cerr << "qos-call: " << qos::call::formatEndpoint(*callee) << " is busy in another call\n";
+    return 1;
+  }
   auto media_port =
       ok ? qos::call::numberField(*ok, "media_port", 65535) : qos::Result<uint64_t>(0);
   if (!ok || !media_port || *media_port == 0) {
@@ -464,12 +509,16 @@ int dial(const po::variables_map& vm) {
                           {"qos", qos_json},
                           {"to_callee", {{"sent", count.sent}, {"received", callee_received}}},
                           {"from_callee", {{"sent", callee_sent}, {"received", count.received}}},
-                          {"hung_up_early", g_hangup.load()}};
+                          {"hung_up_early", g_hangup.load()},
+                          {"callee_silent", count.peer_silent}};
     std::cout << out.dump() << std::endl;
   } else {
-    std::cout << "hung up" << (g_hangup ? " early" : "") << ": to the callee sent " << count.sent
-              << ", received " << callee_received << "; from the callee sent " << callee_sent
-              << ", received " << count.received
+    std::cout << "hung up"
+              << (g_hangup            ? " early"
+                  : count.peer_silent ? " (no media from the callee for 4 s)"
+                                      : "")
+              << ": to the callee sent " << count.sent << ", received " << callee_received
+              << "; from the callee sent " << callee_sent << ", received " << count.received
               << (!held       ? ""
                   : lost_told ? "; the grant had been lost"
                               : "; grant released")

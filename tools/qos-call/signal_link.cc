@@ -30,13 +30,9 @@ bool readable(int fd, int wait_ms) {
 
 class UdpLink final : public SignalLink {
 public:
-  UdpLink(int fd, const Endpoint& peer) : fd_(fd), peer_(peer) {}
-  void send(const Message& message) override {
-    const std::string line = formatMessage(message);
-    sockaddr_storage sa{};
-    const socklen_t len = toSockaddr(peer_, sa);
-    sendto(fd_, line.data(), line.size(), 0, reinterpret_cast<sockaddr*>(&sa), len);
-  }
+  UdpLink(int fd, const Endpoint& peer, ForeignMessage on_foreign)
+      : fd_(fd), peer_(peer), on_foreign_(std::move(on_foreign)) {}
+  void send(const Message& message) override { sendDatagram(fd_, peer_, message); }
   std::optional<Message> receive(int wait_ms) override {
     const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
     while (true) {
@@ -48,6 +44,9 @@ public:
       if (got->second.address == peer_.address && got->second.port == peer_.port) {
         return std::move(got->first);
       }
+      if (on_foreign_) {
+        on_foreign_(got->first, got->second);
+      }
     }
   }
   bool reliable() const override { return false; }
@@ -57,6 +56,7 @@ public:
 private:
   int fd_;
   Endpoint peer_;
+  ForeignMessage on_foreign_;
 };
 
 class TcpLink final : public SignalLink {
@@ -178,8 +178,15 @@ Endpoint localOf(int fd) {
   return fromSockaddr(sa);
 }
 
-std::unique_ptr<SignalLink> udpLink(int fd, const Endpoint& peer) {
-  return std::make_unique<UdpLink>(fd, peer);
+std::unique_ptr<SignalLink> udpLink(int fd, const Endpoint& peer, ForeignMessage on_foreign) {
+  return std::make_unique<UdpLink>(fd, peer, std::move(on_foreign));
+}
+
+void sendDatagram(int fd, const Endpoint& to, const Message& message) {
+  const std::string line = formatMessage(message);
+  sockaddr_storage sa{};
+  const socklen_t len = toSockaddr(to, sa);
+  sendto(fd, line.data(), line.size(), 0, reinterpret_cast<sockaddr*>(&sa), len);
 }
 
 std::unique_ptr<SignalLink> tcpLink(int connected_fd) {
@@ -210,6 +217,11 @@ std::optional<std::pair<Message, Endpoint>> receiveDatagram(int fd, int wait_ms)
 }
 
 std::optional<Message> exchange(SignalLink& link, const Message& message, const std::string& verb) {
+  return exchange(link, message, verb, verb);
+}
+
+std::optional<Message> exchange(SignalLink& link, const Message& message, const std::string& verb,
+                                const std::string& or_verb) {
   const int tries = link.reliable() ? 1 : kTries;
   const int wait_ms = link.reliable() ? kTries * kRetryMs : kRetryMs;
   for (int i = 0; i < tries && !link.closed(); ++i) {
@@ -217,7 +229,7 @@ std::optional<Message> exchange(SignalLink& link, const Message& message, const 
     const auto until = Clock::now() + std::chrono::milliseconds(wait_ms);
     while (Clock::now() < until && !link.closed()) {
       auto got = link.receive(msLeft(until));
-      if (got && got->verb == verb && got->call_id == message.call_id) {
+      if (got && (got->verb == verb || got->verb == or_verb) && got->call_id == message.call_id) {
         return got;
       }
     }

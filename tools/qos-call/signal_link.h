@@ -4,6 +4,7 @@
 // either way.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -56,8 +57,16 @@ public:
   virtual int fd() const = 0;
 };
 
-/** Over UDP, with @p peer, on a socket that may be shared (not owned). */
-std::unique_ptr<SignalLink> udpLink(int fd, const Endpoint& peer);
+/** What a link does with a message from someone other than its peer. */
+using ForeignMessage = std::function<void(const Message&, const Endpoint& from)>;
+
+/**
+ * Over UDP, with @p peer, on a socket that may be shared (not owned);
+ * messages from others go to @p on_foreign, if any, and are not returned.
+ */
+std::unique_ptr<SignalLink> udpLink(int fd, const Endpoint& peer, ForeignMessage on_foreign = {});
+/** Sends @p message to @p to over UDP on @p fd. */
+void sendDatagram(int fd, const Endpoint& to, const Message& message);
 /** Over a TCP connection, which the link owns and closes. */
 std::unique_ptr<SignalLink> tcpLink(int connected_fd);
 
@@ -66,6 +75,9 @@ std::unique_ptr<SignalLink> tcpLink(int connected_fd);
  * TCP once, and waits as long as all the UDP tries would).
  */
 std::optional<Message> exchange(SignalLink& link, const Message& message, const std::string& verb);
+/** The same, also taking a reply of @p or_verb (a refusal, such as BUSY). */
+std::optional<Message> exchange(SignalLink& link, const Message& message, const std::string& verb,
+                                const std::string& or_verb);
 
 /** Reads one datagram's message on @p fd within @p wait_ms, and who sent it. */
 std::optional<std::pair<Message, Endpoint>> receiveDatagram(int fd, int wait_ms);

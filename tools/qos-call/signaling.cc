@@ -6,8 +6,8 @@
 namespace qos::call {
 namespace {
 
-constexpr std::array<std::string_view, 6> kVerbs = {"INVITE", "OK",  "ACK",
-                                                    "ACK-OK", "BYE", "BYE-OK"};
+constexpr std::array<std::string_view, 7> kVerbs = {"INVITE", "OK",     "ACK", "ACK-OK",
+                                                    "BYE",    "BYE-OK", "BUSY"};
 constexpr size_t kMaxLine = 512;
 
 }  // namespace

@@ -5,6 +5,7 @@
 //   A -> B  ACK call=ID reverse_dscp=N|none        (the DSCP B marks its media with)
 //   A -> B  BYE call=ID sent=N                      (A hangs up)
 //   B -> A  BYE-OK call=ID sent=N received=N
+//   B -> A  BUSY call=ID                            (B is in another call)
 //
 // Every message is answered or sent again: A repeats INVITE, ACK and BYE
 // until the answer comes (B answers an ACK with "ACK-OK").  Malformed
