@@ -30,6 +30,8 @@ const char* matchKindName(MatchKind kind) {
       return "class";
     case MatchKind::Unmatched:
       return "unmatched";
+    case MatchKind::Malformed:
+      return "malformed";
     case MatchKind::Count:
       break;
   }

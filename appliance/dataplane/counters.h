@@ -45,6 +45,7 @@ enum class MatchKind : uint8_t {
   Flow,       ///< an admitted flow (exact 5-tuple, with wildcards)
   Class,      ///< a class rule
   Unmatched,  ///< the trust policy
+  Malformed,  ///< a malformed frame with an IP header: the trust policy, without class rules
   Count,
 };
 

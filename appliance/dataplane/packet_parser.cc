@@ -10,7 +10,9 @@
 //                                                           never by the frame length
 //
 // Every read goes through a pointer that was checked against the bytes left
-// (`avail_bytes` for the frame, `end_bytes` for the IP packet) just before.
+// to read (`read_bytes`, `l4_read`, `left_read`) just before; lengths are
+// checked against the frame (`frame_avail`) and the IP packet (`end_bytes`).
+// The two differ only when the bytes given are the start of a longer frame.
 // All loads are byte loads, so nothing depends on the alignment of the frame.
 
 namespace qos::appliance {
@@ -81,17 +83,33 @@ inline void setPorts(const uint8_t* l4, ParsedPacket& out) noexcept {
   out.has_ports = true;
 }
 
+/** The L4 header needs @p need bytes: are they in the packet, and readable? */
+inline bool l4Fits(size_t need, size_t l4_bytes, size_t l4_read, ParsedPacket& out,
+                   ParseStatus& status) noexcept {
+  if (l4_bytes < need) {
+    status = fail(out, MalformedReason::L4Truncated);
+    return false;
+  }
+  if (l4_read < need) {
+    status = fail(out, MalformedReason::HeadersNotContiguous);
+    return false;
+  }
+  return true;
+}
+
 /**
  * Parses the L4 header of a first (or only) fragment.
  * @param l4        the first byte after the IP header and its extensions
  * @param l4_bytes  bytes of IP payload left, by the IP header's own length
+ * @param l4_read   of those, the bytes that may be read (<= l4_bytes)
  */
-ParseStatus parseL4(const uint8_t* l4, size_t l4_bytes, uint8_t protocol,
+ParseStatus parseL4(const uint8_t* l4, size_t l4_bytes, size_t l4_read, uint8_t protocol,
                     ParsedPacket& out) noexcept {
+  ParseStatus status = ParseStatus::Ip;
   switch (protocol) {
     case kProtoTcp: {
-      if (l4_bytes < kTcpMinHeaderBytes) {
-        return fail(out, MalformedReason::L4Truncated);
+      if (!l4Fits(kTcpMinHeaderBytes, l4_bytes, l4_read, out, status)) {
+        return status;
       }
       const size_t header_bytes = static_cast<size_t>(l4[12] >> 4) * 4;
       if (header_bytes < kTcpMinHeaderBytes || header_bytes > l4_bytes) {
@@ -101,21 +119,21 @@ ParseStatus parseL4(const uint8_t* l4, size_t l4_bytes, uint8_t protocol,
       return ParseStatus::Ip;
     }
     case kProtoUdp:
-      if (l4_bytes < kUdpHeaderBytes) {
-        return fail(out, MalformedReason::L4Truncated);
+      if (!l4Fits(kUdpHeaderBytes, l4_bytes, l4_read, out, status)) {
+        return status;
       }
       setPorts(l4, out);
       return ParseStatus::Ip;
     case kProtoSctp:
-      if (l4_bytes < kSctpCommonHeaderBytes) {
-        return fail(out, MalformedReason::L4Truncated);
+      if (!l4Fits(kSctpCommonHeaderBytes, l4_bytes, l4_read, out, status)) {
+        return status;
       }
       setPorts(l4, out);
       return ParseStatus::Ip;
     case kProtoIcmp:
     case kProtoIcmpv6:
-      if (l4_bytes < kIcmpHeaderBytes) {
-        return fail(out, MalformedReason::L4Truncated);
+      if (!l4Fits(kIcmpHeaderBytes, l4_bytes, l4_read, out, status)) {
+        return status;
       }
       return ParseStatus::Ip;
     default:
@@ -124,19 +142,31 @@ ParseStatus parseL4(const uint8_t* l4, size_t l4_bytes, uint8_t protocol,
   }
 }
 
-ParseStatus parseIpv4(const uint8_t* ip, size_t avail_bytes, ParsedPacket& out) noexcept {
-  if (avail_bytes < kIpv4MinHeaderBytes) {
+/**
+ * @param read_bytes  bytes from @p ip that may be read
+ * @param frame_avail bytes from @p ip to the end of the frame (>= read_bytes)
+ */
+ParseStatus parseIpv4(const uint8_t* ip, size_t read_bytes, size_t frame_avail,
+                      ParsedPacket& out) noexcept {
+  if (frame_avail < kIpv4MinHeaderBytes) {
     return fail(out, MalformedReason::Ipv4Truncated);
   }
+  if (read_bytes < kIpv4MinHeaderBytes) {
+    return fail(out, MalformedReason::HeadersNotContiguous);
+  }
+  // A downstream device reads this as IPv4 from here on, whatever follows.
+  out.ip_header = true;
+  out.key.family = IpFamily::V4;
+  out.dscp = static_cast<uint8_t>(ip[1] >> 2);
   if ((ip[0] >> 4) != 4) {
     return fail(out, MalformedReason::Ipv4BadVersion);
   }
   const size_t header_bytes = static_cast<size_t>(ip[0] & 0x0F) * 4;
-  if (header_bytes < kIpv4MinHeaderBytes || header_bytes > avail_bytes) {
+  if (header_bytes < kIpv4MinHeaderBytes || header_bytes > frame_avail) {
     return fail(out, MalformedReason::Ipv4BadHeaderLength);
   }
   const size_t total_bytes = loadBe16(ip + 2);
-  if (total_bytes < header_bytes || total_bytes > avail_bytes) {
+  if (total_bytes < header_bytes || total_bytes > frame_avail) {
     return fail(out, MalformedReason::Ipv4BadTotalLength);
   }
   const uint8_t protocol = ip[9];
@@ -144,12 +174,10 @@ ParseStatus parseIpv4(const uint8_t* ip, size_t avail_bytes, ParsedPacket& out) 
     return fail(out, MalformedReason::Ipv4ProtocolZero);
   }
 
-  out.key.family = IpFamily::V4;
   out.key.protocol = protocol;
   std::memcpy(out.key.src_addr.data(), ip + 12, 4);
   std::memcpy(out.key.dst_addr.data(), ip + 16, 4);
   out.l3_length = static_cast<uint16_t>(total_bytes);
-  out.dscp = static_cast<uint8_t>(ip[1] >> 2);
 
   const uint16_t fragment = loadBe16(ip + 6);
   const uint16_t fragment_offset = fragment & kIpv4FragmentOffsetMask;
@@ -158,38 +186,51 @@ ParseStatus parseIpv4(const uint8_t* ip, size_t avail_bytes, ParsedPacket& out) 
     // A later fragment carries no L4 header: its first bytes are payload.
     return ParseStatus::Ip;
   }
-  return parseL4(ip + header_bytes, total_bytes - header_bytes, protocol, out);
+  const size_t l4_bytes = total_bytes - header_bytes;
+  const size_t l4_read = read_bytes > header_bytes ? read_bytes - header_bytes : 0;
+  return parseL4(ip + header_bytes, l4_bytes, l4_read < l4_bytes ? l4_read : l4_bytes, protocol,
+                 out);
 }
 
-ParseStatus parseIpv6(const uint8_t* ip, size_t avail_bytes, ParsedPacket& out) noexcept {
-  if (avail_bytes < kIpv6HeaderBytes) {
+/** As parseIpv4. */
+ParseStatus parseIpv6(const uint8_t* ip, size_t read_bytes, size_t frame_avail,
+                      ParsedPacket& out) noexcept {
+  if (frame_avail < kIpv6HeaderBytes) {
     return fail(out, MalformedReason::Ipv6Truncated);
   }
+  if (read_bytes < kIpv6HeaderBytes) {
+    return fail(out, MalformedReason::HeadersNotContiguous);
+  }
+  out.ip_header = true;
+  out.key.family = IpFamily::V6;
+  out.dscp = static_cast<uint8_t>(((ip[0] & 0x0F) << 2) | (ip[1] >> 6));
   if ((ip[0] >> 4) != 6) {
     return fail(out, MalformedReason::Ipv6BadVersion);
   }
   const size_t payload_bytes = loadBe16(ip + 4);
   // Payload length 0 means a jumbogram (RFC 2675), which Ethernet cannot carry.
   const size_t end_bytes = kIpv6HeaderBytes + payload_bytes;
-  if (payload_bytes == 0 || end_bytes > avail_bytes || end_bytes > kMaxL3LengthBytes) {
+  if (payload_bytes == 0 || end_bytes > frame_avail || end_bytes > kMaxL3LengthBytes) {
     return fail(out, MalformedReason::Ipv6BadPayloadLength);
   }
 
-  out.key.family = IpFamily::V6;
   std::memcpy(out.key.src_addr.data(), ip + 8, 16);
   std::memcpy(out.key.dst_addr.data(), ip + 24, 16);
   out.l3_length = static_cast<uint16_t>(end_bytes);
-  out.dscp = static_cast<uint8_t>(((ip[0] & 0x0F) << 2) | (ip[1] >> 6));
+  const size_t read_end = read_bytes < end_bytes ? read_bytes : end_bytes;
 
   // Walks the extension headers.  Each pass either consumes one extension
   // header, returns, or breaks on an upper-layer protocol, so the loop runs at
   // most kMaxIpv6ExtensionHeaders + 1 times; the extra pass is the one that
-  // finds a header too many.  `offset` stays <= end_bytes throughout.
+  // finds a header too many.  `offset` stays <= end_bytes throughout; the
+  // bytes of a header that are read (at most its first 8) are checked
+  // against `left_read` first.
   uint8_t next_header = ip[6];
   size_t offset = kIpv6HeaderBytes;
   for (int n_headers = 0; n_headers <= kMaxIpv6ExtensionHeaders; ++n_headers) {
     const uint8_t* header = ip + offset;
     const size_t left_bytes = end_bytes - offset;
+    const size_t left_read = read_end > offset ? read_end - offset : 0;
     size_t header_bytes = 0;
     switch (next_header) {
       case kProtoHopByHop:
@@ -208,6 +249,9 @@ ParseStatus parseIpv6(const uint8_t* ip, size_t avail_bytes, ParsedPacket& out) 
         if (left_bytes < kIpv6ExtensionMinBytes) {
           return fail(out, MalformedReason::Ipv6ExtensionTruncated);
         }
+        if (left_read < kIpv6ExtensionMinBytes) {
+          return fail(out, MalformedReason::HeadersNotContiguous);
+        }
         header_bytes = (static_cast<size_t>(header[1]) + 1) * 8;
         break;
       case kProtoAh:
@@ -217,6 +261,9 @@ ParseStatus parseIpv6(const uint8_t* ip, size_t avail_bytes, ParsedPacket& out) 
         if (left_bytes < kIpv6ExtensionMinBytes) {
           return fail(out, MalformedReason::Ipv6ExtensionTruncated);
         }
+        if (left_read < kIpv6ExtensionMinBytes) {
+          return fail(out, MalformedReason::HeadersNotContiguous);
+        }
         header_bytes = (static_cast<size_t>(header[1]) + 2) * 4;
         break;
       case kProtoFragment: {
@@ -225,6 +272,9 @@ ParseStatus parseIpv6(const uint8_t* ip, size_t avail_bytes, ParsedPacket& out) 
         }
         if (left_bytes < kIpv6FragmentHeaderBytes) {
           return fail(out, MalformedReason::Ipv6ExtensionTruncated);
+        }
+        if (left_read < kIpv6FragmentHeaderBytes) {
+          return fail(out, MalformedReason::HeadersNotContiguous);
         }
         const uint16_t fragment = loadBe16(header + 2);
         const bool later_fragment = (fragment & kIpv6FragmentOffsetMask) != 0;
@@ -244,7 +294,7 @@ ParseStatus parseIpv6(const uint8_t* ip, size_t avail_bytes, ParsedPacket& out) 
         return ParseStatus::Ip;
       default:
         out.key.protocol = next_header;
-        return parseL4(header, left_bytes, next_header, out);
+        return parseL4(header, left_bytes, left_read, next_header, out);
     }
     if (header_bytes > left_bytes) {
       return fail(out, MalformedReason::Ipv6ExtensionTruncated);
@@ -255,6 +305,37 @@ ParseStatus parseIpv6(const uint8_t* ip, size_t avail_bytes, ParsedPacket& out) 
   // Unreachable: the pass with n_headers == kMaxIpv6ExtensionHeaders either
   // fails on an extension header or returns on an upper-layer one.
   return fail(out, MalformedReason::Ipv6ExtensionChainTooLong);
+}
+
+/**
+ * A third tag: refused (VlanTooDeep), but tags are skipped up to
+ * kMaxVlanTagsSeen in all to see whether an IP header follows that a
+ * downstream device would read; if one does, out.ip_header says where.
+ * @param l3_offset the offset after the second tag, whose EtherType field
+ *                  held @p ether_type (a TPID)
+ */
+ParseStatus tooManyTags(const uint8_t* data, size_t size, size_t l3_offset, uint16_t ether_type,
+                        ParsedPacket& out) noexcept {
+  uint8_t tags = static_cast<uint8_t>(kMaxVlanTags);
+  while ((isOuterTpid(ether_type) || isInnerTpid(ether_type)) && tags < kMaxVlanTagsSeen &&
+         size >= l3_offset + kVlanTagBytes) {
+    ether_type = loadBe16(data + l3_offset + 2);
+    l3_offset += kVlanTagBytes;
+    ++tags;
+  }
+  const size_t left = size - l3_offset;
+  if (ether_type == kEtherTypeIpv4 && left >= kIpv4MinHeaderBytes) {
+    out.ip_header = true;
+    out.key.family = IpFamily::V4;
+    out.dscp = static_cast<uint8_t>(data[l3_offset + 1] >> 2);
+  } else if (ether_type == kEtherTypeIpv6 && left >= kIpv6HeaderBytes) {
+    out.ip_header = true;
+    out.key.family = IpFamily::V6;
+    out.dscp = static_cast<uint8_t>(((data[l3_offset] & 0x0F) << 2) | (data[l3_offset + 1] >> 6));
+  }
+  out.l3_offset = static_cast<uint16_t>(l3_offset);
+  out.n_vlan_tags = tags;
+  return fail(out, MalformedReason::VlanTooDeep);
 }
 
 constexpr std::array<std::string_view, static_cast<size_t>(MalformedReason::Count)>
@@ -276,8 +357,9 @@ constexpr std::array<std::string_view, static_cast<size_t>(MalformedReason::Coun
         "ipv6_hop_by_hop_not_first",
         "l4_truncated",
         "tcp_bad_header_length",
+        "headers_not_contiguous",
 };
-static_assert(kMalformedReasonNames.back() == "tcp_bad_header_length",
+static_assert(kMalformedReasonNames.back() == "headers_not_contiguous",
               "one name per MalformedReason, in enum order");
 
 }  // namespace
@@ -290,50 +372,66 @@ std::string_view malformedReasonName(MalformedReason reason) {
   return kMalformedReasonNames[index];
 }
 
-ParseStatus parsePacket(std::span<const uint8_t> frame, ParsedPacket& out) noexcept {
+ParseStatus parsePacket(std::span<const uint8_t> bytes, size_t frame_bytes,
+                        ParsedPacket& out) noexcept {
   // Start clean: a key is hashed and compared as 48 raw bytes, so nothing
   // from the previous packet may survive in it.
   out = ParsedPacket{};
 
-  const uint8_t* const data = frame.data();
-  const size_t size = frame.size();
-  if (size < kEthernetHeaderBytes) {
+  const uint8_t* const data = bytes.data();
+  const size_t size = bytes.size();
+  const size_t frame_size = frame_bytes < size ? size : frame_bytes;
+  if (frame_size < kEthernetHeaderBytes) {
     return fail(out, MalformedReason::EthernetTruncated);
+  }
+  if (size < kEthernetHeaderBytes) {
+    return fail(out, MalformedReason::HeadersNotContiguous);
   }
   uint16_t ether_type = loadBe16(data + 12);
   size_t l3_offset = kEthernetHeaderBytes;
 
   // At most two tags; a third one is refused rather than skipped, so a stack
   // of tags can neither hide the real EtherType nor make us loop.
+  const auto tag_fits = [&](ParseStatus& status) noexcept {
+    if (size >= l3_offset + kVlanTagBytes) {
+      return true;
+    }
+    status =
+        fail(out, frame_size >= l3_offset + kVlanTagBytes ? MalformedReason::HeadersNotContiguous
+                                                          : MalformedReason::VlanTruncated);
+    return false;
+  };
+  ParseStatus status = ParseStatus::Ip;
   if (isOuterTpid(ether_type)) {
-    if (size < l3_offset + kVlanTagBytes) {
-      return fail(out, MalformedReason::VlanTruncated);
+    if (!tag_fits(status)) {
+      return status;
     }
     ether_type = loadBe16(data + l3_offset + 2);
     l3_offset += kVlanTagBytes;
     out.n_vlan_tags = 1;
     if (isInnerTpid(ether_type)) {
-      if (size < l3_offset + kVlanTagBytes) {
-        return fail(out, MalformedReason::VlanTruncated);
+      if (!tag_fits(status)) {
+        return status;
       }
       ether_type = loadBe16(data + l3_offset + 2);
       l3_offset += kVlanTagBytes;
       out.n_vlan_tags = 2;
       if (isOuterTpid(ether_type)) {
-        return fail(out, MalformedReason::VlanTooDeep);
+        return tooManyTags(data, size, l3_offset, ether_type, out);
       }
     }
   }
   static_assert(kMaxVlanTags == 2, "the tag parsing above is unrolled for two tags");
 
   out.l3_offset = static_cast<uint16_t>(l3_offset);
-  // l3_offset <= size: every tag was checked to fit before it was skipped.
-  const size_t avail_bytes = size - l3_offset;
+  // l3_offset <= size <= frame_size: every tag was checked to fit before it was skipped.
+  const size_t read_bytes = size - l3_offset;
+  const size_t frame_avail = frame_size - l3_offset;
   if (ether_type == kEtherTypeIpv4) {
-    return parseIpv4(data + l3_offset, avail_bytes, out);
+    return parseIpv4(data + l3_offset, read_bytes, frame_avail, out);
   }
   if (ether_type == kEtherTypeIpv6) {
-    return parseIpv6(data + l3_offset, avail_bytes, out);
+    return parseIpv6(data + l3_offset, read_bytes, frame_avail, out);
   }
   return ParseStatus::NotIp;
 }

@@ -7,6 +7,17 @@
 // padding after a short IP packet is never taken for payload.  Every way a
 // frame can be malformed has its own MalformedReason, counted by the worker.
 //
+// A malformed frame that still carries an IP header a downstream device
+// would read (its EtherType says IPv4 or IPv6, behind any number of VLAN
+// tags up to kMaxVlanTagsSeen, and the fixed header is there) says so in
+// ParsedPacket::ip_header: the worker gives it the unmatched policy's
+// treatment, so that a broken L4 header or extension chain cannot carry a
+// sender's DSCP through the trust boundary.
+//
+// The bytes given may be only the start of the frame (a frame in several
+// mbuf segments): lengths are checked against the frame's length, reads
+// against the bytes; a header needed beyond them is HeadersNotContiguous.
+//
 // This is the code where Open vSwitch (CVE-2016-10377, CVE-2020-35498,
 // CVE-2023-1668) and VPP (IPv6 hop-by-hop) had their packet-of-death bugs:
 // keep every length check explicit and every loop bounded.
@@ -25,6 +36,8 @@ namespace qos::appliance {
 inline constexpr int kMaxIpv6ExtensionHeaders = 8;
 /** At most this many VLAN tags (802.1Q or 802.1ad) are parsed: QinQ. */
 inline constexpr int kMaxVlanTags = 2;
+/** Past kMaxVlanTags (malformed), tags are skipped up to this many to find an IP header. */
+inline constexpr int kMaxVlanTagsSeen = 8;
 
 enum class ParseStatus : uint8_t {
   Ip,         ///< a well-formed IPv4 or IPv6 packet; ParsedPacket is filled in
@@ -50,6 +63,7 @@ enum class MalformedReason : uint8_t {
   Ipv6HopByHopNotFirst,       ///< a hop-by-hop header anywhere but first (RFC 8200 4.1)
   L4Truncated,                ///< the TCP/UDP/SCTP/ICMP header does not fit in the IP payload
   TcpBadHeaderLength,         ///< TCP data offset < 5, or the header runs past the payload
+  HeadersNotContiguous,       ///< a header runs past the bytes given (the frame's first segment)
   Count,
 };
 
@@ -62,25 +76,38 @@ struct ParsedPacket {
   uint16_t l3_offset = 0;    ///< bytes from the start of the frame to the IP header
   uint16_t l3_length = 0;    ///< bytes of the IP packet (IPv4 total length; IPv6 40+payload)
   uint8_t dscp = 0;          ///< incoming DSCP, 0..63
-  uint8_t n_vlan_tags = 0;   ///< 0, 1 or 2
+  uint8_t n_vlan_tags = 0;   ///< 0, 1 or 2 (up to kMaxVlanTagsSeen when VlanTooDeep)
   bool is_fragment = false;  ///< part of a fragmented datagram (first or later)
   bool has_ports = false;    ///< key.src_port/dst_port came from an L4 header
   MalformedReason malformed = MalformedReason::None;  ///< set when status is Malformed
+  /// An IP header a downstream device would read, even if the frame is
+  /// malformed: key.family, l3_offset and dscp are valid, and the fixed IP
+  /// header (20 or 40 bytes) is within the bytes given.  Always set for Ip.
+  bool ip_header = false;
 };
 
 /**
- * Parses one Ethernet frame (without FCS).
+ * Parses one Ethernet frame (without FCS) of which @p bytes holds the first
+ * bytes (all of them when @p frame_bytes == bytes.size()).
  *
  * Later fragments (IPv4 offset != 0, IPv6 fragment offset != 0) have no L4
  * header: they are Ip with has_ports == false, classified on addresses and
  * protocol alone.  ICMP and protocols we do not know are Ip with has_ports ==
  * false.  ESP and "no next header" end the IPv6 walk the same way.
  *
- * Safe on any input: never reads outside @p frame, never loops unboundedly.
- * @param frame the frame's bytes, starting at the destination MAC
- * @param out   filled in; on Malformed only out.malformed is meaningful
+ * Safe on any input: never reads outside @p bytes, never loops unboundedly.
+ * @param bytes       the frame's bytes from the destination MAC, or the first of them
+ * @param frame_bytes the frame's length (at least bytes.size())
+ * @param out         filled in; on Malformed only out.malformed and, when
+ *                    out.ip_header, the IP fields it names are meaningful
  * @return the status of the frame
  */
-ParseStatus parsePacket(std::span<const uint8_t> frame, ParsedPacket& out) noexcept;
+ParseStatus parsePacket(std::span<const uint8_t> bytes, size_t frame_bytes,
+                        ParsedPacket& out) noexcept;
+
+/** A frame whose bytes are all given. */
+inline ParseStatus parsePacket(std::span<const uint8_t> frame, ParsedPacket& out) noexcept {
+  return parsePacket(frame, frame.size(), out);
+}
 
 }  // namespace qos::appliance

@@ -59,16 +59,8 @@ inline Decision decideFlow(FlowEntry& e, const MeterProfile* profiles, uint64_t 
   return actionFor(e.red, e.dscp, DropReason::MeterRed);
 }
 
-/** A packet of no admitted flow: the first class rule that matches, else the trust policy. */
-inline Decision decideByPolicy(const PolicySnapshot& policy, const ParsedPacket& p,
-                               MatchCounts& n_matched) noexcept {
-  for (const ClassMatcher& rule : policy.classes) {
-    if (rule.matches(p)) {
-      ++n_matched[static_cast<size_t>(MatchKind::Class)];
-      return actionFor(rule.action, kKeepDscp, DropReason::ClassPolicy);
-    }
-  }
-  ++n_matched[static_cast<size_t>(MatchKind::Unmatched)];
+/** The trust policy's treatment of an IP packet that nothing else decided. */
+inline Decision decideUnmatched(const PolicySnapshot& policy) noexcept {
   switch (policy.unmatched) {
     case UnmatchedPolicy::Remark:
       return Decision{policy.default_dscp, kNoDrop};
@@ -80,6 +72,53 @@ inline Decision decideByPolicy(const PolicySnapshot& policy, const ParsedPacket&
   return Decision{};
 }
 
+/** A packet of no admitted flow: the first class rule that matches, else the trust policy. */
+inline Decision decideByPolicy(const PolicySnapshot& policy, const ParsedPacket& p,
+                               MatchCounts& n_matched) noexcept {
+  for (const ClassMatcher& rule : policy.classes) {
+    if (rule.matches(p)) {
+      ++n_matched[static_cast<size_t>(MatchKind::Class)];
+      return actionFor(rule.action, kKeepDscp, DropReason::ClassPolicy);
+    }
+  }
+  ++n_matched[static_cast<size_t>(MatchKind::Unmatched)];
+  return decideUnmatched(policy);
+}
+
+/**
+ * A malformed frame with an IP header that a downstream device reads: the
+ * unmatched policy, so that its sender's DSCP does not pass the trust
+ * boundary.  Class rules are not tried: its 5-tuple cannot be trusted.
+ */
+inline Decision decideMalformedIp(const PolicySnapshot& policy, const ParsedPacket& p,
+                                  const rte_mbuf* m, MatchCounts& n_matched) noexcept {
+  ++n_matched[static_cast<size_t>(MatchKind::Malformed)];
+  const Decision d = decideUnmatched(policy);
+  // Its DS field is rewritten in place, so the fixed IP header must be in the
+  // first segment; one that is not (only in a frame of several) cannot be
+  // re-marked and is dropped.
+  const uint32_t fixed = p.key.family == IpFamily::V4 ? 20 : 40;
+  if (d.drop == kNoDrop && d.dscp != kKeepDscp && d.dscp != p.dscp &&
+      p.l3_offset + fixed > rte_pktmbuf_data_len(m)) {
+    return Decision{kKeepDscp, DropReason::Malformed};
+  }
+  return d;
+}
+
+/** Writes the decision's DSCP into the packet's IP header, if it changes it. */
+inline void applyDscp(rte_mbuf* m, const ParsedPacket& p, const Decision& d,
+                      uint16_t& n_remarked) noexcept {
+  if (d.drop == kNoDrop && d.dscp != kKeepDscp && d.dscp != p.dscp) {
+    uint8_t* ip = rte_pktmbuf_mtod_offset(m, uint8_t*, p.l3_offset);
+    if (p.key.family == IpFamily::V4) {
+      setDscpIpv4(ip, d.dscp);
+    } else {
+      setDscpIpv6(ip, d.dscp);
+    }
+    ++n_remarked;
+  }
+}
+
 inline void idleSleep(uint32_t sleep_us) {
   timespec ts{0, static_cast<long>(sleep_us) * 1000};
   nanosleep(&ts, nullptr);
@@ -89,6 +128,28 @@ inline void idleSleep(uint32_t sleep_us) {
 
 Worker::Worker(unsigned thread_id, const WorkerShared& shared, std::vector<WorkerQueue> queues)
     : thread_id_(thread_id), shared_(shared), queues_(std::move(queues)) {}
+
+[[gnu::cold, gnu::noinline]] ParseStatus Worker::parseSegmented(const rte_mbuf* m,
+                                                                ParsedPacket& out) noexcept {
+  const uint32_t frame_bytes = rte_pktmbuf_pkt_len(m);
+  const uint32_t n = frame_bytes < kGatherBytes ? frame_bytes : kGatherBytes;
+  const auto* bytes = static_cast<const uint8_t*>(rte_pktmbuf_read(m, 0, n, gathered_.data()));
+  if (bytes == nullptr) {  // pkt_len says more than the segments hold
+    out = ParsedPacket{};
+    out.malformed = MalformedReason::HeadersNotContiguous;
+    return ParseStatus::Malformed;
+  }
+  const ParseStatus status = parsePacket(std::span<const uint8_t>(bytes, n), frame_bytes, out);
+  // The DS field is rewritten in place: an IP header that is not wholly in
+  // the first segment makes the frame malformed (still with its IP header,
+  // so the unmatched policy decides whether it may pass unchanged).
+  const uint32_t fixed = out.key.family == IpFamily::V4 ? 20 : 40;
+  if (status == ParseStatus::Ip && out.l3_offset + fixed > rte_pktmbuf_data_len(m)) {
+    out.malformed = MalformedReason::HeadersNotContiguous;
+    return ParseStatus::Malformed;
+  }
+  return status;
+}
 
 int Worker::launch(void* worker) { return static_cast<Worker*>(worker)->run(); }
 
@@ -136,6 +197,9 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
   std::array<DropReason, kBurstSize> drop_reason;
   std::array<FlowEntry*, kBurstSize> entry;   // set for the IP packets, in stage 1
   std::array<uint16_t, kBurstSize> ip_index;  // burst positions of the IP packets
+  // Burst positions of malformed frames with an IP header (the trust policy's).
+  std::array<uint16_t, kBurstSize> malformed_ip_index;
+  uint16_t n_malformed_ip = 0;
   std::array<uint32_t, kBurstSize> len;  // frame lengths: after tx_burst the mbufs are not ours
   uint16_t n_ip = 0;
   uint64_t rx_bytes = 0;
@@ -151,9 +215,12 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
     rte_mbuf* m = pkts[i];
     len[i] = rte_pktmbuf_pkt_len(m);
     rx_bytes += len[i];
-    const std::span<const uint8_t> frame(rte_pktmbuf_mtod(m, const uint8_t*),
-                                         rte_pktmbuf_data_len(m));
-    switch (parsePacket(frame, parsed[i])) {
+    const ParseStatus status =
+        m->nb_segs == 1 ? parsePacket(std::span<const uint8_t>(rte_pktmbuf_mtod(m, const uint8_t*),
+                                                               rte_pktmbuf_data_len(m)),
+                                      parsed[i])
+                        : parseSegmented(m, parsed[i]);
+    switch (status) {
       case ParseStatus::Ip:
         ip_index[n_ip++] = i;
         entry[i] = nullptr;
@@ -166,6 +233,11 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
         pc.malformed[static_cast<size_t>(parsed[i].malformed)].add(1);
         drop_reason[i] =
             policy.malformed == MalformedPolicy::Drop ? DropReason::Malformed : kNoDrop;
+        // A frame a downstream device still reads as IP crosses the trust
+        // boundary only as the unmatched policy says (stage 3b).
+        if (drop_reason[i] == kNoDrop && parsed[i].ip_header) {
+          malformed_ip_index[n_malformed_ip++] = i;
+        }
         break;
     }
   }
@@ -221,15 +293,14 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
     } else {
       d = decideByPolicy(policy, p, n_matched);
     }
-    if (d.drop == kNoDrop && d.dscp != kKeepDscp && d.dscp != p.dscp) {
-      uint8_t* ip = rte_pktmbuf_mtod_offset(pkts[i], uint8_t*, p.l3_offset);
-      if (p.key.family == IpFamily::V4) {
-        setDscpIpv4(ip, d.dscp);
-      } else {
-        setDscpIpv6(ip, d.dscp);
-      }
-      ++n_remarked;
-    }
+    applyDscp(pkts[i], p, d, n_remarked);
+    drop_reason[i] = d.drop;
+  }
+  // Stage 3b: malformed frames with an IP header.
+  for (uint16_t k = 0; k < n_malformed_ip; ++k) {
+    const uint16_t i = malformed_ip_index[k];
+    const Decision d = decideMalformedIp(policy, parsed[i], pkts[i], n_matched);
+    applyDscp(pkts[i], parsed[i], d, n_remarked);
     drop_reason[i] = d.drop;
   }
 

@@ -74,7 +74,13 @@ public:
   /** rte_eal_remote_launch() entry: arg is a Worker*. */
   static int launch(void* worker);
 
+  /** Header bytes of a frame in several segments that are gathered to parse it. */
+  static constexpr uint32_t kGatherBytes = 512;
+
 private:
+  /** Parses a frame in several segments from its first kGatherBytes, gathered. */
+  ParseStatus parseSegmented(const rte_mbuf* m, ParsedPacket& out) noexcept;
+
   unsigned thread_id_;
   WorkerShared shared_;
   std::vector<WorkerQueue> queues_;
@@ -83,7 +89,8 @@ private:
   // it is not zeroed on every burst (both types have member initializers)
   // and stays at one address, in L1.  Every element is written before it is read.
   std::array<ParsedPacket, kBurstSize> parsed_;
-  std::array<FlowKey, kBurstSize> masked_;  ///< keys with a wildcard mask applied
+  std::array<FlowKey, kBurstSize> masked_;      ///< keys with a wildcard mask applied
+  std::array<uint8_t, kGatherBytes> gathered_;  ///< parseSegmented()'s copy of the headers
 };
 
 }  // namespace qos::appliance

@@ -391,24 +391,147 @@ TEST(Pipeline, ManagerRulesOwnersAndAllOrNothing) {
   expectConservation(*h);
 }
 
-TEST(Pipeline, MalformedFramesAreCountedAndForwardedUntouched) {
-  auto h = RingAppliance::create("malformed_fwd", kVoiceFlow);
+/** Recomputes the IPv4 header checksum of @p f over 20 bytes at @p ip_offset. */
+void fixIpv4Checksum(std::vector<uint8_t>& f, size_t ip_offset) {
+  f[ip_offset + 10] = 0;
+  f[ip_offset + 11] = 0;
+  const uint16_t sum = checksum16(&f[ip_offset], 20);
+  f[ip_offset + 10] = static_cast<uint8_t>(sum >> 8);
+  f[ip_offset + 11] = static_cast<uint8_t>(sum);
+}
+
+/** An IPv6 frame claiming EF whose extension chain has @p n destination-options headers. */
+std::vector<uint8_t> ipv6WithExtensions(int n) {
+  FrameSpec spec;
+  spec.src = "2001:db8:1::10";
+  spec.dst = "2001:db8:1::20";
+  spec.tos = 46 << 2;
+  std::vector<uint8_t> f = buildFrame(spec);
+  // Insert n 8-byte headers (next header 60, length 0) between IPv6 and UDP.
+  std::vector<uint8_t> chain;
+  for (int i = 0; i < n; ++i) {
+    chain.insert(chain.end(), {static_cast<uint8_t>(i + 1 < n ? 60 : 17), 0, 1, 4, 0, 0, 0, 0});
+  }
+  f.insert(f.begin() + 54, chain.begin(), chain.end());
+  f[20] = 60;  // the IPv6 header's next header
+  const auto payload = static_cast<uint16_t>(((f[18] << 8) | f[19]) + chain.size());
+  f[18] = static_cast<uint8_t>(payload >> 8);
+  f[19] = static_cast<uint8_t>(payload);
+  return f;
+}
+
+// The trust boundary holds for every frame a downstream device reads as IP:
+// a frame the parser refuses but whose IP header can be read gets the
+// unmatched policy (here: re-marked to 0, checksum kept right); only frames
+// that are not IP to anyone pass untouched.  Each case is counted.
+TEST(Pipeline, MalformedFramesWithAnIpHeaderGetTheTrustPolicy) {
+  auto h = RingAppliance::create("mip_remark", kVoiceFlow);
   ASSERT_TRUE(h);
-  auto bad_ihl = buildFrame(FrameSpec{});
+  FrameSpec ef;
+  ef.tos = (46 << 2) | 0x1;  // EF, ECN ECT(1)
+  auto bad_ihl = buildFrame(ef);
   bad_ihl[14] = 0x44;  // IHL 4
-  auto too_long = buildFrame(FrameSpec{});
-  too_long[16] = 0x05;  // total length 1280+ > frame
+  fixIpv4Checksum(bad_ihl, 14);
+  auto udp_cut = buildFrame(ef);  // the granted 5-tuple's frame, its UDP header cut to 7 bytes
+  udp_cut[16] = 0;
+  udp_cut[17] = 27;
+  fixIpv4Checksum(udp_cut, 14);
+  udp_cut.resize(14 + 27);
+  FrameSpec tags = ef;
+  tags.vlans = {10, 20, 30};  // one tag too many to classify, an IP header behind them
+  auto three_tags = buildFrame(tags);
+  auto nine_extensions = ipv6WithExtensions(9);
+  auto no_ip = buildFrame(ef);  // EtherType IPv4, 19 bytes of header: IP to nobody
+  no_ip.resize(14 + 19);
   std::vector<uint8_t> runt(10, 0xEE);
-  h->send(Side::Inside, {bad_ihl, too_long, runt});
+  h->send(Side::Inside, {bad_ihl, udp_cut, three_tags, nine_extensions, no_ip, runt});
   const Frames out = h->receive(Side::Inside);
-  ASSERT_EQ(out.size(), 3u);
-  EXPECT_EQ(out[0], bad_ihl);
-  EXPECT_EQ(out[1], too_long);
-  EXPECT_EQ(out[2], runt);
+  ASSERT_EQ(out.size(), 6u);
+  for (size_t i : {0u, 1u}) {
+    EXPECT_EQ(dscpOf(out[i], 14), 0) << i;
+    EXPECT_EQ(ecnOf(out[i], 14), 1) << i << ": ECN is kept";
+    expectValidIpv4Checksum(out[i], 14);
+  }
+  EXPECT_EQ(dscpOf(out[2], 26), 0);
+  expectValidIpv4Checksum(out[2], 26);
+  EXPECT_EQ(dscpOf(out[3], 14), 0);
+  EXPECT_EQ(out[4], no_ip);
+  EXPECT_EQ(out[5], runt);
   const auto t = h->totals(Side::Inside);
   EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::Ipv4BadHeaderLength)], 1u);
-  EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::Ipv4BadTotalLength)], 1u);
+  EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::L4Truncated)], 1u);
+  EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::VlanTooDeep)], 1u);
+  EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::Ipv6ExtensionChainTooLong)], 1u);
+  EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::Ipv4Truncated)], 1u);
   EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::EthernetTruncated)], 1u);
+  EXPECT_EQ(t.matched[static_cast<size_t>(MatchKind::Malformed)], 4u)
+      << "the four with an IP header got the trust policy";
+  EXPECT_EQ(t.matched[static_cast<size_t>(MatchKind::Flow)], 0u)
+      << "a malformed frame never matches a grant, even with its 5-tuple";
+  EXPECT_EQ(t.remarked_pkts, 4u);
+  expectConservation(*h);
+}
+
+TEST(Pipeline, MalformedFramesWithAnIpHeaderDroppedByTheTrustPolicy) {
+  auto h = RingAppliance::create("mip_drop", std::string(R"(
+[policy]
+unmatched = "drop"
+)"));
+  ASSERT_TRUE(h);
+  auto udp_cut = buildFrame(FrameSpec{});
+  udp_cut[16] = 0;
+  udp_cut[17] = 27;
+  fixIpv4Checksum(udp_cut, 14);
+  udp_cut.resize(14 + 27);
+  std::vector<uint8_t> runt(10, 0xEE);
+  h->send(Side::Inside, {udp_cut, runt});
+  const Frames out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0], runt);
+  EXPECT_EQ(drops(h->totals(Side::Inside), DropReason::Unmatched), 1u);
+  expectConservation(*h);
+}
+
+// Frames in several mbuf segments (jumbo frames, scattered RX): parsed
+// whole, headers that straddle a segment read correctly; an IP header that
+// is not in the first segment cannot be re-marked in place, so such a frame
+// is dropped when it must be re-marked and passes when it need not be.
+TEST(Pipeline, FramesInSeveralSegments) {
+  auto h = RingAppliance::create("segments", kVoiceFlow);
+  ASSERT_TRUE(h);
+  FrameSpec voice;
+  voice.payload_bytes = 8958;  // a 9000-byte frame of the granted flow
+  const auto jumbo = buildFrame(voice);
+  ASSERT_EQ(jumbo.size(), 9000u);
+  h->sendSegmented(Side::Inside, jumbo, 2048);
+  FrameSpec small = voice;
+  small.payload_bytes = 100;
+  const auto split_udp = buildFrame(small);  // its UDP header straddles two segments
+  h->sendSegmented(Side::Inside, split_udp, 14 + 20 + 4);
+  FrameSpec ef;
+  ef.tos = 46 << 2;
+  ef.payload_bytes = 100;
+  const auto split_ip_ef = buildFrame(ef);  // IP header split, DSCP to rewrite: dropped
+  h->sendSegmented(Side::Inside, split_ip_ef, 24);
+  FrameSpec other = small;
+  other.dst_port = 6000;
+  const auto split_ip_unmatched = buildFrame(other);
+  h->sendSegmented(Side::Inside, split_ip_unmatched, 24);
+  const Frames out = h->receive(Side::Inside);
+  ASSERT_EQ(out.size(), 3u);
+  auto expected = jumbo;
+  expected[15] = 46 << 2;
+  expected[24] = out[0][24];
+  expected[25] = out[0][25];
+  EXPECT_EQ(out[0], expected) << "the jumbo frame is marked and otherwise intact";
+  expectValidIpv4Checksum(out[0], 14);
+  EXPECT_EQ(dscpOf(out[1], 14), 46) << "a UDP header across segments is read: the grant applies";
+  EXPECT_EQ(out[2], split_ip_unmatched);
+  const auto t = h->totals(Side::Inside);
+  EXPECT_EQ(t.matched[static_cast<size_t>(MatchKind::Flow)], 2u);
+  EXPECT_EQ(t.malformed[static_cast<size_t>(MalformedReason::HeadersNotContiguous)], 2u);
+  EXPECT_EQ(drops(t, DropReason::Malformed), 1u);
+  EXPECT_EQ(t.rx_bytes, 9000u + 3 * split_udp.size());
   expectConservation(*h);
 }
 

@@ -3,7 +3,9 @@
 // from the TX ring of the other, byte for byte.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <thread>
@@ -124,6 +126,33 @@ public:
   }
 
   /**
+   * Puts one frame on the RX ring of @p side as a chain of mbuf segments of
+   * @p segment_bytes each (the last takes what is left), as scattered RX
+   * delivers a jumbo frame.
+   */
+  void sendSegmented(Side side, const std::vector<uint8_t>& frame, size_t segment_bytes) {
+    rte_mbuf* head = nullptr;
+    for (size_t at = 0; at < frame.size(); at += segment_bytes) {
+      const size_t n = std::min(segment_bytes, frame.size() - at);
+      rte_mbuf* seg = rte_pktmbuf_alloc(testPool());
+      ASSERT_NE(seg, nullptr) << "test pool exhausted";
+      auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(seg, static_cast<uint16_t>(n)));
+      ASSERT_NE(data, nullptr) << "segment_bytes larger than an mbuf";
+      std::copy(frame.begin() + static_cast<std::ptrdiff_t>(at),
+                frame.begin() + static_cast<std::ptrdiff_t>(at + n), data);
+      if (head == nullptr) {
+        head = seg;
+      } else {
+        ASSERT_EQ(rte_pktmbuf_chain(head, seg), 0);
+      }
+    }
+    while (rte_ring_enqueue(rx_[index(side)], head) != 0) {
+      std::this_thread::yield();
+    }
+    ++sent_[index(side)];
+  }
+
+  /**
    * Waits until the appliance has handled everything sent on @p side (every
    * frame transmitted or dropped), then returns what left the other side.
    */
@@ -146,8 +175,11 @@ public:
     void* obj = nullptr;
     while (rte_ring_dequeue(tx_[index(side)], &obj) == 0) {
       auto* m = static_cast<rte_mbuf*>(obj);
-      const auto* data = rte_pktmbuf_mtod(m, const uint8_t*);
-      out.emplace_back(data, data + rte_pktmbuf_data_len(m));
+      std::vector<uint8_t>& frame = out.emplace_back(rte_pktmbuf_pkt_len(m));
+      const void* data = rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), frame.data());
+      if (data != frame.data()) {  // contiguous: read returned a pointer into the mbuf
+        std::memcpy(frame.data(), data, frame.size());
+      }
       rte_pktmbuf_free(m);
     }
     return out;

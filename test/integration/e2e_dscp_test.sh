@@ -11,6 +11,10 @@
 #      ECN kept (TOS 0xb9 -> 0x01)
 #   v6. a configured IPv6 UDP flow sent with traffic class 0 arrives with DSCP 34;
 #       an unconfigured one claiming EF is re-marked to 0, ECN kept
+#   t. the trust boundary holds for malformed frames a downstream device
+#      still reads as IP: a UDP header cut to 7 bytes, nine IPv6 extension
+#      headers, three VLAN tags before the IP header, all claiming EF, arrive
+#      at B re-marked to 0 (the IPv4 ones with a checksum that verifies)
 #   d. 5 Mbit/s of the configured flow is policed to ~1 Mbit/s (srTCM, CIR
 #      1 mbit/s) and qosgate counts meter_red drops
 #   e. SIGINT: exit 0, no mbuf leak, no conservation violation
@@ -154,6 +158,41 @@ expect_marks "b. unconfigured flow claiming DSCP 46 is re-marked to 0" 41003 5 0
 expect_marks "b. re-marking keeps ECN: TOS 0xb9 arrives as 0x01" 41004 3 0x01
 expect_marks "v6. configured IPv6 flow sent with class 0 arrives as DSCP 34 (AF41)" 41005 5 0x88
 expect_marks "v6. unconfigured IPv6 flow claiming EF is re-marked to 0, ECN kept" 41006 3 0x01
+
+# --- t. the trust boundary and malformed frames ------------------------------
+# Frames written by scapy on A's interface, 3 of each, all claiming EF.
+tpcap=$dir/trust.pcap
+qg_capture_start "$ns_b" "$if_b" "$tpcap" "ether src $(qg_mac "$ns_a" "$if_a")" 9 ||
+  qg_die "tcpdump did not start in $ns_b"
+qg_in "$ns_a" "$QG_PYTHON" - "$if_a" "$mac_b" "$QG_A_V4" "$QG_B_V4" "$QG_A_V6" "$QG_B_V6" <<'PY'
+import sys
+from scapy.all import Ether, Dot1Q, Dot1AD, IP, IPv6, IPv6ExtHdrDestOpt, UDP, Raw, sendp
+iface, mac, a4, b4, a6, b6 = sys.argv[1:]
+eth = Ether(dst=mac)
+cut_udp = eth / IP(src=a4, dst=b4, tos=0xb8, proto=17, len=27) / Raw(b"\x9c\x41\x13\x8c\x00\x10\x00")
+chain = IPv6ExtHdrDestOpt()
+for _ in range(8):
+    chain = IPv6ExtHdrDestOpt() / chain
+nine_ext = eth / IPv6(src=a6, dst=b6, tc=0xb8) / chain / UDP(sport=40002, dport=6000) / Raw(b"x" * 8)
+three_tags = Ether(dst=mac, type=0x88a8) / Dot1Q(vlan=0, type=0x8100) / Dot1Q(vlan=0, type=0x8100) / \
+    Dot1Q(vlan=0) / IP(src=a4, dst=b4, tos=0xb8) / UDP(sport=40003, dport=6000) / Raw(b"x" * 8)
+for frame in (cut_udp, nine_ext, three_tags):
+    sendp(frame, iface=iface, count=3, inter=0.02, verbose=False)
+PY
+qg_capture_stop 5
+# trust_tos: one line per frame B saw: the IP TOS / IPv6 traffic class, and
+# whether the IPv4 header checksum verified.
+tshark -n -r "$tpcap" -o ip.check_checksum:TRUE -T fields -E separator=, \
+  -e ip.dsfield -e ipv6.tclass -e ip.checksum.status -e ip.src -e ipv6.src >"$dir/trust.txt" 2>/dev/null
+n_ef=$(grep -c '0xb8\|0x000000b8' "$dir/trust.txt")
+n_zero=$(grep -Ec '^0x0*0,|^,0x0*0,' "$dir/trust.txt")
+n_bad_sum=$(grep -c ',0,\|Bad' "$dir/trust.txt")
+if (($(wc -l <"$dir/trust.txt") == 9 && n_zero == 9 && n_ef == 0)); then
+  qg_pass "t. 9 of 9 malformed frames claiming EF arrived re-marked to 0 (cut UDP, 9 IPv6 extensions, 3 tags)"
+else
+  qg_fail "t. malformed frames claiming EF: $(wc -l <"$dir/trust.txt") arrived, $n_zero with DSCP 0: $(tr '\n' ' ' <"$dir/trust.txt")"
+fi
+((n_bad_sum == 0)) && qg_pass "t. their IPv4 checksums verify" || qg_fail "t. $n_bad_sum bad IPv4 checksums"
 
 # --- d. policing ------------------------------------------------------------
 if ! qg_police_run "$ns_a" "$ns_b" "$QG_A_V4" "$QG_B_V4" 5004 40000 \

@@ -694,6 +694,13 @@ TEST(PacketParserTest, EveryMalformedReason) {
                                        << ", want " << malformedReasonName(c.expected);
     seen.insert(c.expected);
   }
+  // The one reason a whole frame cannot have: its headers run past the bytes given.
+  const Bytes udp4 = ethernet(kEtherTypeIpv4) + ipv4(kProtoUdp, udp(1, 2, 100));
+  ParsedPacket split;
+  EXPECT_EQ(parsePacket(std::span<const uint8_t>(udp4.data(), 40), udp4.size(), split),
+            ParseStatus::Malformed);
+  EXPECT_EQ(split.malformed, MalformedReason::HeadersNotContiguous);
+  seen.insert(split.malformed);
   for (int r = 1; r < static_cast<int>(MalformedReason::Count); ++r) {
     EXPECT_TRUE(seen.contains(static_cast<MalformedReason>(r)))
         << "no test for " << malformedReasonName(static_cast<MalformedReason>(r));
@@ -938,6 +945,128 @@ TEST(PacketParserTest, RandomDamageKeepsInvariants) {
   // Both outcomes are common, so the loop exercised both paths.
   EXPECT_GT(n_ip, 1000);
   EXPECT_GT(n_malformed, 1000);
+}
+
+// ---------------------------------------------------------------------------
+// The trust boundary: which malformed frames still carry an IP header that a
+// downstream device reads (and whose DSCP the worker must therefore police).
+
+TEST(PacketParserTest, MalformedFramesSayWhetherTheyCarryAnIpHeader) {
+  const uint8_t kEf = 46;
+  const Bytes udp4 = ethernet(kEtherTypeIpv4) + ipv4(kProtoUdp, udp(1, 2), {.tos = kEf << 2});
+  const Bytes udp6 = ethernet(kEtherTypeIpv6) + ipv6(kProtoUdp, udp(1, 2), kEf << 2);
+  struct Case {
+    const char* name;
+    Bytes frame;
+    bool ip_header;
+    IpFamily family = IpFamily::V4;
+    uint16_t l3_offset = 14;
+  };
+  const std::vector<Case> cases = {
+      {"7-byte udp header",
+       ethernet(kEtherTypeIpv4) + ipv4(kProtoUdp, Bytes(7, 0), {.tos = kEf << 2}), true},
+      {"ipv4 protocol 0", ethernet(kEtherTypeIpv4) + ipv4(kProtoHopByHop, {}, {.tos = kEf << 2}),
+       true},
+      {"total length past the frame", withIpv4TotalLength(udp4, 14, 200), true},
+      {"ihl 4", withByte(udp4, 14, 0x44), true},
+      {"ipv4 version 6", withByte(udp4, 14, 0x65), true},
+      {"nine ipv6 extension headers",
+       [&] {
+         Bytes f = ipv6ChainOfDestinationOptions(8, kProtoUdp, udp(1, 2));
+         f[14] = static_cast<uint8_t>(0x60 | (kEf >> 2));
+         f[15] = static_cast<uint8_t>((kEf & 3) << 6);
+         return f;
+       }(),
+       true, IpFamily::V6},
+      {"ipv6 payload past the frame", withIpv6PayloadLength(udp6, 14, 200), true, IpFamily::V6},
+      {"19-byte tcp header in ipv6",
+       ethernet(kEtherTypeIpv6) + ipv6(kProtoTcp, Bytes(19, 0x50), kEf << 2), true, IpFamily::V6},
+      {"three tags, then ipv4",
+       ethernet(kEtherTypeIpv4, {kTpid8021Ad, kTpid8021Q, kTpid8021Q}) +
+           ipv4(kProtoUdp, udp(1, 2), {.tos = kEf << 2}),
+       true, IpFamily::V4, 26},
+      {"eight tags, then ipv6",
+       ethernet(kEtherTypeIpv6, std::vector<uint16_t>(8, kTpid8021Q)) +
+           ipv6(kProtoUdp, udp(1, 2), kEf << 2),
+       true, IpFamily::V6, 46},
+      {"nine tags: not looked past",
+       ethernet(kEtherTypeIpv4, std::vector<uint16_t>(9, kTpid8021Q)) +
+           ipv4(kProtoUdp, udp(1, 2), {.tos = kEf << 2}),
+       false},
+      {"three tags, then arp",
+       ethernet(kEtherTypeArp, {kTpid8021Q, kTpid8021Q, kTpid8021Q}) + Bytes(28, 0), false},
+      {"19-byte ipv4 header", ethernet(kEtherTypeIpv4) + Bytes(19, 0x45), false},
+      {"39-byte ipv6 header", ethernet(kEtherTypeIpv6) + Bytes(39, 0x60), false},
+      {"13 bytes", Bytes(13, 0x08), false},
+      {"vlan tag cut short", ethernet(kTpid8021Q) + Bytes{0x00, 0x64, 0x08}, false},
+  };
+  for (const Case& c : cases) {
+    ParsedPacket p;
+    ASSERT_EQ(parseExact(c.frame, p), ParseStatus::Malformed) << c.name;
+    EXPECT_EQ(p.ip_header, c.ip_header)
+        << c.name << " (" << malformedReasonName(p.malformed) << ")";
+    if (c.ip_header && p.ip_header) {
+      EXPECT_EQ(p.key.family, c.family) << c.name;
+      EXPECT_EQ(p.l3_offset, c.l3_offset) << c.name;
+      EXPECT_EQ(p.dscp, kEf) << c.name;
+    }
+  }
+  EXPECT_TRUE(parseOk(udp4).ip_header) << "an Ip frame always has one";
+}
+
+/**
+ * Parses the first @p given bytes of @p frame (in a buffer of exactly that
+ * size, so a read past them is caught), the frame being frame.size() long.
+ */
+ParseStatus parsePrefix(const Bytes& frame, size_t given, ParsedPacket& out) {
+  auto buffer = std::make_unique<uint8_t[]>(std::max<size_t>(given, 1));
+  std::copy(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(given), buffer.get());
+  return parsePacket(std::span<const uint8_t>(buffer.get(), given), frame.size(), out);
+}
+
+TEST(PacketParserTest, AFrameInSegmentsIsParsedFromItsFirstBytesOrRefused) {
+  // Whatever the first segment holds, the parse is the whole frame's, or the
+  // frame is refused because a header runs past the segment; nothing else.
+  const std::vector<Bytes> frames = {
+      ethernet(kEtherTypeIpv4) + ipv4(kProtoUdp, udp(1000, 53, 1400)),
+      ethernet(kEtherTypeIpv4, {kTpid8021Ad, kTpid8021Q}) +
+          ipv4(kProtoTcp, tcp(80, 40000, 15), {.ihl = 15}),
+      ethernet(kEtherTypeIpv6) +
+          ipv6(kProtoHopByHop,
+               extension(kProtoRouting,
+                         extension(kProtoFragment, fragment6(kProtoSctp, sctp(5, 6), 0, true), 3))),
+      ethernet(kEtherTypeIpv6) + ipv6(kProtoIcmpv6, Bytes{128, 0, 0, 0, 1, 2, 3, 4}),
+  };
+  for (const Bytes& frame : frames) {
+    ParsedPacket whole;
+    ASSERT_EQ(parseExact(frame, whole), ParseStatus::Ip);
+    for (size_t given = 0; given <= frame.size(); ++given) {
+      ParsedPacket p;
+      const ParseStatus status = parsePrefix(frame, given, p);
+      if (status == ParseStatus::Ip) {
+        EXPECT_EQ(keyToString(p.key), keyToString(whole.key)) << given;
+        EXPECT_EQ(p.l3_length, whole.l3_length) << given;
+        EXPECT_EQ(p.dscp, whole.dscp) << given;
+      } else {
+        ASSERT_EQ(status, ParseStatus::Malformed) << given;
+        EXPECT_EQ(p.malformed, MalformedReason::HeadersNotContiguous)
+            << given << " of " << frame.size() << ": " << malformedReasonName(p.malformed);
+      }
+    }
+    ParsedPacket p;
+    EXPECT_EQ(parsePrefix(frame, frame.size(), p), ParseStatus::Ip);
+  }
+}
+
+TEST(PacketParserTest, AJumboFrameLongerThanItsFirstSegment) {
+  const Bytes jumbo = ethernet(kEtherTypeIpv6) + ipv6(kProtoUdp, udp(1, 2, 8900));
+  ParsedPacket p;
+  ASSERT_EQ(parsePrefix(jumbo, 2048, p), ParseStatus::Ip);
+  EXPECT_EQ(p.l3_length, 40 + 8 + 8900);
+  EXPECT_EQ(p.key.dst_port, 2);
+  // The same frame given whole but said to be shorter is refused by its lengths.
+  EXPECT_EQ(parsePacket(std::span<const uint8_t>(jumbo.data(), 2048), p), ParseStatus::Malformed);
+  EXPECT_EQ(p.malformed, MalformedReason::Ipv6BadPayloadLength);
 }
 
 }  // namespace
