@@ -3,13 +3,18 @@
 //   parse options -> load and validate the config -> EAL init -> ports, flow
 //   table, workers -> control loop (signals, reload, reclamation) -> clean stop
 //   with final counters and an mbuf leak check.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <variant>
 #include <vector>
+
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_version.h>
@@ -102,11 +107,43 @@ void reloadConfig(Appliance& app) {
   }
 }
 
+/**
+ * What EAL gets to leave no file behind, if asked to and no argument
+ * chooses its memory mode: --in-memory, or --no-shconf with --no-huge
+ * (which has no hugepage files, and which --in-memory refuses).
+ */
+std::optional<std::string> inMemoryArg(const ApplianceConfig& config,
+                                       const std::vector<std::string>& args) {
+  const auto has = [&](std::string_view prefix) {
+    return std::any_of(args.begin(), args.end(),
+                       [&](const std::string& a) { return a.starts_with(prefix); });
+  };
+  if (!config.eal_in_memory || has("--in-memory") || has("--no-shconf") || has("--huge-unlink") ||
+      has("--proc-type")) {
+    return std::nullopt;
+  }
+  return has("--no-huge") || has("--legacy-mem") ? "--no-shconf" : "--in-memory";
+}
+
+/**
+ * EAL's resources go; its runtime directory too (under --in-memory only the
+ * telemetry socket is there, which DPDK would unlink only at exit).
+ */
+void cleanUpEal() {
+  const std::string runtime_dir = rte_eal_get_runtime_dir();
+  rte_eal_cleanup();
+  unlink((runtime_dir + "/dpdk_telemetry.v2").c_str());
+  rmdir(runtime_dir.c_str());
+}
+
 int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal_args,
         const char* argv0) {
   std::vector<std::string> eal_args{argv0};
   eal_args.insert(eal_args.end(), config.eal_args.begin(), config.eal_args.end());
   eal_args.insert(eal_args.end(), extra_eal_args.begin(), extra_eal_args.end());
+  if (auto arg = inMemoryArg(config, eal_args)) {
+    eal_args.push_back(*arg);
+  }
   std::vector<char*> eal_argv;
   eal_argv.reserve(eal_args.size());
   for (auto& a : eal_args) {
@@ -127,48 +164,51 @@ int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal
 
   int status = kExitOk;
   {
-    auto app = Appliance::create(config);
-    if (!app) {
-      qos::log::error(app.error().message);
-      rte_eal_cleanup();
-      return kExitRuntime;
-    }
+    // A start-up failure undoes what was made, in order (the agent, the
+    // metrics listener, then the appliance: workers, ports, which give their
+    // mbufs back, and only then the pool), then EAL; its message is the last line.
+    std::unique_ptr<Appliance> appliance;
     std::unique_ptr<qos::appliance::MetricsServer> metrics;
+    std::unique_ptr<qos::appliance::ControlAgent> agent;
+    const auto fail = [&](const std::string& message) {
+      agent.reset();
+      metrics.reset();
+      appliance.reset();
+      cleanUpEal();
+      qos::log::error(message);
+      return kExitRuntime;
+    };
+    auto created = Appliance::create(config);
+    if (!created) {
+      return fail(created.error().message);
+    }
+    appliance = std::move(*created);
     if (!config.metrics.listen.empty()) {
-      auto m = qos::appliance::MetricsServer::start(config.metrics.listen, **app);
+      auto m = qos::appliance::MetricsServer::start(config.metrics.listen, *appliance);
       if (!m) {
-        qos::log::error(m.error().message);
-        rte_eal_cleanup();
-        return kExitRuntime;
+        return fail(m.error().message);
       }
       metrics = std::move(*m);
     }
-    if (auto r = (*app)->start(); !r) {
-      qos::log::error(r.error().message);
-      rte_eal_cleanup();
-      return kExitRuntime;
+    if (auto r = appliance->start(); !r) {
+      return fail(r.error().message);
     }
     std::string pairs;
-    for (const auto& p : (*app)->ports()) {
+    for (const auto& p : appliance->ports()) {
       if (p.role == "inside") {
-        pairs += " " + p.device + "<->" + (*app)->ports()[&p - &(*app)->ports()[0] + 1].device;
+        pairs +=
+            " " + p.device + "<->" + appliance->ports()[&p - &appliance->ports()[0] + 1].device;
       }
     }
-    qos::log::info("forwarding:" + pairs + "; " + std::to_string((*app)->workerCount()) +
-                   " worker(s), " + std::to_string((*app)->flowCount()) + " flow(s), " +
+    qos::log::info("forwarding:" + pairs + "; " + std::to_string(appliance->workerCount()) +
+                   " worker(s), " + std::to_string(appliance->flowCount()) + " flow(s), " +
                    std::to_string(config.policy.classes.size()) + " class rule(s)" +
                    (config.metrics.listen.empty() ? "" : ", metrics on " + config.metrics.listen));
 
-    std::unique_ptr<qos::appliance::ControlAgent> agent;
     if (config.control) {
-      auto started = qos::appliance::ControlAgent::start(*config.control, **app);
+      auto started = qos::appliance::ControlAgent::start(*config.control, *appliance);
       if (!started) {
-        qos::log::error(started.error().message);
-        (*app)->stop();
-        (*app)->closePorts();
-        app->reset();
-        rte_eal_cleanup();
-        return kExitRuntime;
+        return fail(started.error().message);
       }
       agent = std::move(*started);
     }
@@ -179,24 +219,24 @@ int run(const ApplianceConfig& config, const std::vector<std::string>& extra_eal
         std::this_thread::sleep_for(std::chrono::milliseconds(kControlTickMs));
       }
       if (qos::daemon::takeReload()) {
-        reloadConfig(**app);
+        reloadConfig(*appliance);
       }
-      (*app)->housekeeping();
+      appliance->housekeeping();
     }
     qos::log::info("stopping");
     agent.reset();
     metrics.reset();
-    (*app)->stop();
-    printSummary(**app);
-    (*app)->closePorts();
-    const unsigned leaked = (*app)->mbufsInUse();
-    std::printf("qosgate: mbufs in use after stop: %u of %u\n", leaked, (*app)->mbufsTotal());
+    appliance->stop();
+    printSummary(*appliance);
+    appliance->closePorts();
+    const unsigned leaked = appliance->mbufsInUse();
+    std::printf("qosgate: mbufs in use after stop: %u of %u\n", leaked, appliance->mbufsTotal());
     if (leaked != 0) {
       qos::log::error("mbuf leak: " + std::to_string(leaked) + " mbufs not returned to the pool");
       status = kExitRuntime;
     }
   }
-  rte_eal_cleanup();
+  cleanUpEal();
   return status;
 }
 

@@ -252,6 +252,7 @@ Result<ApplianceConfig> readConfig(const toml::table& root, const std::string& p
     if (auto args = eal->getStringArray("args")) {
       cfg.eal_args = *args;
     }
+    cfg.eal_in_memory = eal->getBool("in_memory").value_or(true);
     eal->rejectUnknownKeys();
   }
 

@@ -129,6 +129,11 @@ struct ControlConfig {
 struct ApplianceConfig {
   std::string source_path;  ///< the file it came from, for reloads and messages
   std::vector<std::string> eal_args;
+  /// EAL runs with --in-memory (--no-shconf with --no-huge) unless the args
+  /// choose otherwise: no hugepage files or shared config are left behind,
+  /// even after kill -9, and no DPDK secondary process (dpdk-pdump,
+  /// dpdk-proc-info) can attach.
+  bool eal_in_memory = true;
   std::vector<PortPair> pairs;
   TrafficPolicy policy;
   std::vector<FlowRule> flows;

@@ -99,8 +99,10 @@ Result<std::unique_ptr<FlowTable>> FlowTable::create(const std::string& name, ui
   params.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
   table->hash_ = rte_hash_create(&params);
   if (table->hash_ == nullptr) {
-    return makeError("cannot create flow table '" + hash_name + "' for " +
-                     std::to_string(capacity) + " flows: " + rte_strerror(rte_errno));
+    // rte_hash reports a failed allocation as ENOENT, which would mislead.
+    return makeError("cannot create the flow table's hash for " + std::to_string(capacity) +
+                     " flows (out of memory, most likely): give EAL more memory (-m) or lower "
+                     "dataplane.max_flows");
   }
 
   const uint32_t dq_size = std::max(kDeferQueueMin, capacity / 4);

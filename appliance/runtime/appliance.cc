@@ -9,6 +9,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 
+#include "appliance/runtime/pcap_capture.h"
 #include "control/common/log.h"
 
 namespace qos::appliance {
@@ -55,6 +56,7 @@ Result<std::unique_ptr<Appliance>> Appliance::create(const ApplianceConfig& conf
   const uint64_t needed =
       n_ports * n_workers * (config.dataplane.rx_descriptors + config.dataplane.tx_descriptors) +
       uint64_t{n_workers + 1} * (kMempoolCache + kBurstSize);
+  app->mbufs_for_descriptors_ = needed;
   if (config.dataplane.mbufs < needed) {
     return makeError("dataplane.mbufs = " + std::to_string(config.dataplane.mbufs) +
                      " is too few: " + std::to_string(n_ports) + " ports x " +
@@ -130,8 +132,13 @@ Result<void> Appliance::setUpPorts() {
     ports_.push_back(PortInfo{inside, pair.inside, "inside", outside});
     ports_.push_back(PortInfo{outside, pair.outside, "outside", inside});
   }
+  // From the first configure on, a port may hold mbufs of the pool (a PMD
+  // that fills its RX queue at setup, as net_pcap's infinite_rx does, keeps
+  // them even when the setup then fails): closePorts() must give them back
+  // before the pool is freed, whether or not the ports started.
+  ports_open_ = true;
 
-  for (const PortInfo& port : ports_) {
+  for (PortInfo& port : ports_) {
     rte_eth_dev_info info{};
     int rc = rte_eth_dev_info_get(port.port_id, &info);
     if (rc != 0) {
@@ -163,6 +170,9 @@ Result<void> Appliance::setUpPorts() {
     if (rc != 0) {
       return makeError(rteError("port " + port.device + ": descriptor counts refused", rc));
     }
+    if (auto r = checkInfiniteRx(port, n_queues); !r) {
+      return r;
+    }
     const int socket = rte_eth_dev_socket_id(port.port_id);
     for (uint16_t q = 0; q < n_queues; ++q) {
       rc = rte_eth_rx_queue_setup(port.port_id, q, n_rxd, static_cast<unsigned>(socket), nullptr,
@@ -181,12 +191,36 @@ Result<void> Appliance::setUpPorts() {
     if (rc != 0) {
       return makeError(rteError("port " + port.device + ": start failed", rc));
     }
-    ports_open_ = true;
+    port.started = true;
     // A bump in the wire forwards every frame, whatever its destination MAC.
     rc = rte_eth_promiscuous_enable(port.port_id);
     if (rc != 0 && rc != -ENOTSUP) {
       return makeError(rteError("port " + port.device + ": cannot enable promiscuous mode", rc));
     }
+  }
+  return {};
+}
+
+Result<void> Appliance::checkInfiniteRx(const PortInfo& port, uint16_t n_queues) {
+  // net_pcap with infinite_rx reads its whole capture into the pool at RX
+  // queue setup, once per queue, and fails (after taking what there was) if
+  // it does not fit: say how many mbufs it takes before it tries.
+  const std::optional<std::string> capture = infiniteRxCapture(port.port_id);
+  if (!capture) {
+    return {};
+  }
+  const Result<uint64_t> packets = capturePackets(*capture);
+  if (!packets) {
+    return makeError("port " + port.device + ": " + packets.error().message);
+  }
+  const uint64_t needed = mbufs_for_descriptors_ + *packets * n_queues;
+  if (config_.dataplane.mbufs < needed) {
+    return makeError("port " + port.device + ": infinite_rx holds all " + std::to_string(*packets) +
+                     " packets of " + *capture + " in mbufs (" + std::to_string(n_queues) +
+                     " RX queue(s)), on top of the " + std::to_string(mbufs_for_descriptors_) +
+                     " the descriptors take: set [dataplane] mbufs to at least " +
+                     std::to_string(needed) + " (it is " + std::to_string(config_.dataplane.mbufs) +
+                     ")");
   }
   return {};
 }
@@ -235,8 +269,11 @@ void Appliance::closePorts() {
   if (!ports_open_) {
     return;
   }
-  for (const PortInfo& port : ports_) {
-    rte_eth_dev_stop(port.port_id);
+  for (PortInfo& port : ports_) {
+    if (port.started) {
+      rte_eth_dev_stop(port.port_id);
+      port.started = false;
+    }
     rte_eth_dev_close(port.port_id);
   }
   ports_open_ = false;

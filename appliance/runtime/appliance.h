@@ -41,6 +41,7 @@ struct PortInfo {
   std::string device;  ///< DPDK device name
   std::string role;    ///< "inside" or "outside"
   uint16_t peer_port_id = 0;
+  bool started = false;  ///< rte_eth_dev_start() succeeded (closePorts() stops it)
 };
 
 /** What a SIGHUP reload changed. */
@@ -122,6 +123,8 @@ public:
 private:
   Appliance() = default;
   Result<void> setUpPorts();
+  /** A net_pcap port with infinite_rx: whether the pool holds its capture. */
+  Result<void> checkInfiniteRx(const PortInfo& port, uint16_t n_queues);
 
   ApplianceConfig config_;
   std::string name_;  ///< unique per instance: DPDK object names
@@ -135,6 +138,7 @@ private:
   std::vector<unsigned> worker_lcores_;
   bool running_ = false;
   bool ports_open_ = false;
+  uint64_t mbufs_for_descriptors_ = 0;  ///< what the ports' descriptors and caches take
   RuleBook book_;
   std::array<std::atomic<uint32_t>, 2> rule_counts_{};  ///< book_'s counts, for other threads
   std::atomic<int> manager_connected_{-1};

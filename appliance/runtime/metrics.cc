@@ -154,7 +154,7 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(const std::string& l
   try {
     impl->exposer = std::make_unique<prometheus::Exposer>(listen);
   } catch (const std::exception& e) {
-    return makeError("cannot serve metrics on " + listen + ": " + e.what());
+    return makeError("cannot serve metrics on " + listen + " (is the port in use?): " + e.what());
   }
   impl->collector = std::make_shared<ApplianceCollector>(appliance);
   impl->exposer->RegisterCollectable(impl->collector);

@@ -201,7 +201,7 @@ Result<std::unique_ptr<ServerMetrics>> ServerMetrics::start(const std::string& l
     try {
       impl->exposer = std::make_unique<prometheus::Exposer>(listen);
     } catch (const std::exception& e) {
-      return makeError("cannot serve metrics on " + listen + ": " + e.what());
+      return makeError("cannot serve metrics on " + listen + " (is the port in use?): " + e.what());
     }
     impl->exposer->RegisterCollectable(impl->registry);
     impl->exposer->RegisterCollectable(impl->usage);
