@@ -19,7 +19,7 @@ packages=(
   prometheus-cpp-dev libzmq3-dev cppzmq-dev nlohmann-json3-dev libsimdjson-dev libsqlite3-dev
   libgtest-dev libgmock-dev libpcap-dev
   # run-time tools for the demo, tests and benchmarks
-  dpdk dpdk-doc iproute2 ethtool tshark tcpdump python3-scapy iputils-ping iperf3 procps curl
+  dpdk dpdk-doc iproute2 ethtool tshark tcpdump python3-scapy python3-zmq iputils-ping iperf3 procps curl
 )
 
 missing=()

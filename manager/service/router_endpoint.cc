@@ -19,8 +19,8 @@ RouterEndpoint::RouterEndpoint(zmq::context_t& context)
 void RouterEndpoint::setOptions() {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.set(zmq::sockopt::maxmsgsize, kHardMaxFrameBytes);
-  socket_.set(zmq::sockopt::sndhwm, 100000);
-  socket_.set(zmq::sockopt::rcvhwm, 100000);
+  socket_.set(zmq::sockopt::sndhwm, kSendQueueMessages);
+  socket_.set(zmq::sockopt::rcvhwm, kReceiveQueueMessages);
 }
 
 std::optional<Incoming> RouterEndpoint::receive() {

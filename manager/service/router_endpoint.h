@@ -10,8 +10,12 @@
 // can be answered.
 //
 // Socket options: linger 0, no message larger than kHardMaxFrameBytes (libzmq
-// drops the connection of a peer that sends one), deep queues (a burst of
-// requests waits in ZeroMQ, not in a dropped connection).
+// drops the connection of a peer that sends one; one of up to that size is
+// answered "too_large"), and per peer at most kReceiveQueueMessages queued
+// in and kSendQueueMessages out: what one peer can make the manager hold is
+// bounded (about 32 MiB in), whatever it sends and whether or not it reads
+// its replies (past the send queue, ZeroMQ drops replies to that peer).
+// A peer that sends faster than it is served waits in TCP, on its side.
 //
 // Thread safety: none; one thread (the request loop) owns it.
 #pragma once
@@ -50,7 +54,9 @@ struct Incoming {
 class RouterEndpoint {
 public:
   /** Frames larger than this make libzmq drop the peer's connection. */
-  static constexpr int64_t kHardMaxFrameBytes = 1 << 20;
+  static constexpr int64_t kHardMaxFrameBytes = int64_t{128} * 1024;
+  static constexpr int kReceiveQueueMessages = 256;
+  static constexpr int kSendQueueMessages = 1024;
 
   /** @p context must outlive the endpoint. */
   explicit RouterEndpoint(zmq::context_t& context);

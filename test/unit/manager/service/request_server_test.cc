@@ -150,7 +150,7 @@ TEST_F(ServerFixture, BadMessagesGetErrorRepliesAndTheServerLivesOn) {
   ASSERT_TRUE(raw.recv(frame));  // the empty delimiter
   ASSERT_TRUE(raw.recv(frame));
   EXPECT_NE(frame.to_string().find("bad_envelope"), std::string::npos) << frame.to_string();
-  // A frame over the hard cap (1 MiB) makes libzmq drop that peer; others are unaffected.
+  // A frame over the hard cap (128 KiB) makes libzmq drop that peer; others are unaffected.
   zmq::socket_t huge(ctx, zmq::socket_type::dealer);
   huge.set(zmq::sockopt::linger, 0);
   huge.connect(endpoint_);
