@@ -400,6 +400,16 @@ void fixIpv4Checksum(std::vector<uint8_t>& f, size_t ip_offset) {
   f[ip_offset + 11] = static_cast<uint8_t>(sum);
 }
 
+/** The IPv4 frame of @p spec with its UDP header cut to 7 bytes (IP length and checksum right). */
+std::vector<uint8_t> withUdpHeaderCut(const FrameSpec& spec) {
+  auto f = buildFrame(spec);
+  f[16] = 0;
+  f[17] = 27;
+  fixIpv4Checksum(f, 14);
+  f.resize(14 + 27);
+  return f;
+}
+
 /** An IPv6 frame claiming EF whose extension chain has @p n destination-options headers. */
 std::vector<uint8_t> ipv6WithExtensions(int n) {
   FrameSpec spec;
@@ -432,11 +442,7 @@ TEST(Pipeline, MalformedFramesWithAnIpHeaderGetTheTrustPolicy) {
   auto bad_ihl = buildFrame(ef);
   bad_ihl[14] = 0x44;  // IHL 4
   fixIpv4Checksum(bad_ihl, 14);
-  auto udp_cut = buildFrame(ef);  // the granted 5-tuple's frame, its UDP header cut to 7 bytes
-  udp_cut[16] = 0;
-  udp_cut[17] = 27;
-  fixIpv4Checksum(udp_cut, 14);
-  udp_cut.resize(14 + 27);
+  auto udp_cut = withUdpHeaderCut(ef);  // the granted 5-tuple's frame
   FrameSpec tags = ef;
   tags.vlans = {10, 20, 30};  // one tag too many to classify, an IP header behind them
   auto three_tags = buildFrame(tags);
@@ -478,11 +484,7 @@ TEST(Pipeline, MalformedFramesWithAnIpHeaderDroppedByTheTrustPolicy) {
 unmatched = "drop"
 )"));
   ASSERT_TRUE(h);
-  auto udp_cut = buildFrame(FrameSpec{});
-  udp_cut[16] = 0;
-  udp_cut[17] = 27;
-  fixIpv4Checksum(udp_cut, 14);
-  udp_cut.resize(14 + 27);
+  auto udp_cut = withUdpHeaderCut(FrameSpec{});
   std::vector<uint8_t> runt(10, 0xEE);
   h->send(Side::Inside, {udp_cut, runt});
   const Frames out = h->receive(Side::Inside);
