@@ -80,11 +80,14 @@ client_timeout = "2s"
 TOML
 
 start_agent() {
+  # The log is appended to: wait for this agent's own "serving" line.
+  local before
+  before=$(grep -c "serving local applications" "$work/agent.log" 2>/dev/null)
   "$QOS_AGENT" --config "$work/agent.toml" >>"$work/agent.log" 2>&1 &
   agent_pid=$!
   pids+=("$agent_pid")
   for _ in $(seq 1 100); do
-    grep -q "serving local applications" "$work/agent.log" 2>/dev/null && return 0
+    (($(grep -c "serving local applications" "$work/agent.log" 2>/dev/null) > ${before:-0})) && return 0
     sleep 0.05
   done
   echo "qos-agent did not start:"; cat "$work/agent.log"; return 1
