@@ -14,6 +14,8 @@ shift || true
 packages=(
   # build
   meson ninja-build pkg-config g++ clang-format clang-tidy
+  # libFuzzer targets (tools/ci/fuzz.sh)
+  clang libclang-rt-14-dev
   # libraries
   dpdk-dev libdpdk-dev libboost-program-options-dev libtomlplusplus-dev
   prometheus-cpp-dev libzmq3-dev cppzmq-dev nlohmann-json3-dev libsimdjson-dev libsqlite3-dev

@@ -5,7 +5,9 @@
 #   3. runs all suites: unit, fuzz corpus replay, DPDK in-process, integration
 #      (network namespaces; needs root);
 #   4. rebuilds with AddressSanitizer + UBSan and runs the unit, fuzz and DPDK
-#      suites again.
+#      suites again;
+#   5. builds the libFuzzer targets with clang and fuzzes each for 30 s
+#      (FUZZ_SECONDS) from its checked-in corpus.
 # Exit status 0 only if everything passed.  Under CI=true a test that would
 # skip for want of root or namespaces fails instead.
 set -euo pipefail
@@ -30,5 +32,8 @@ meson test -C build --print-errorlogs --num-processes 2
 
 step "sanitizers: ASan + UBSan build (build-asan/)"
 bash tools/ci/sanitize.sh "$repo/build-asan"
+
+step "fuzzing: each libFuzzer target ${FUZZ_SECONDS:-30} s, clang + ASan/UBSan (build-fuzz/)"
+bash tools/ci/fuzz.sh "$repo/build-fuzz"
 
 step "all tests passed"

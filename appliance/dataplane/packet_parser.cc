@@ -310,20 +310,34 @@ ParseStatus parseIpv6(const uint8_t* ip, size_t read_bytes, size_t frame_avail,
 /**
  * A third tag: refused (VlanTooDeep), but tags are skipped up to
  * kMaxVlanTagsSeen in all to see whether an IP header follows that a
- * downstream device would read; if one does, out.ip_header says where.
+ * downstream device would read; if one does, out.ip_header says where.  A
+ * tag or that header past the bytes given but within the frame makes it
+ * HeadersNotContiguous instead, as anywhere else.
  * @param l3_offset the offset after the second tag, whose EtherType field
  *                  held @p ether_type (a TPID)
  */
-ParseStatus tooManyTags(const uint8_t* data, size_t size, size_t l3_offset, uint16_t ether_type,
-                        ParsedPacket& out) noexcept {
+ParseStatus tooManyTags(const uint8_t* data, size_t size, size_t frame_size, size_t l3_offset,
+                        uint16_t ether_type, ParsedPacket& out) noexcept {
   uint8_t tags = static_cast<uint8_t>(kMaxVlanTags);
-  while ((isOuterTpid(ether_type) || isInnerTpid(ether_type)) && tags < kMaxVlanTagsSeen &&
-         size >= l3_offset + kVlanTagBytes) {
+  while ((isOuterTpid(ether_type) || isInnerTpid(ether_type)) && tags < kMaxVlanTagsSeen) {
+    if (size < l3_offset + kVlanTagBytes) {
+      if (frame_size >= l3_offset + kVlanTagBytes) {
+        return fail(out, MalformedReason::HeadersNotContiguous);
+      }
+      break;
+    }
     ether_type = loadBe16(data + l3_offset + 2);
     l3_offset += kVlanTagBytes;
     ++tags;
   }
   const size_t left = size - l3_offset;
+  const size_t frame_left = frame_size - l3_offset;
+  const size_t fixed = ether_type == kEtherTypeIpv4   ? kIpv4MinHeaderBytes
+                       : ether_type == kEtherTypeIpv6 ? kIpv6HeaderBytes
+                                                      : 0;
+  if (fixed != 0 && left < fixed && frame_left >= fixed) {
+    return fail(out, MalformedReason::HeadersNotContiguous);
+  }
   if (ether_type == kEtherTypeIpv4 && left >= kIpv4MinHeaderBytes) {
     out.ip_header = true;
     out.key.family = IpFamily::V4;
@@ -417,7 +431,7 @@ ParseStatus parsePacket(std::span<const uint8_t> bytes, size_t frame_bytes,
       l3_offset += kVlanTagBytes;
       out.n_vlan_tags = 2;
       if (isOuterTpid(ether_type)) {
-        return tooManyTags(data, size, l3_offset, ether_type, out);
+        return tooManyTags(data, size, frame_size, l3_offset, ether_type, out);
       }
     }
   }

@@ -1,9 +1,12 @@
 // Fuzz target for the packet parser and DSCP marking.
 //
 // For any input: parsing never reads outside the frame (ASan), the result is
-// self-consistent, the same whatever `out` held before, and, for IP packets,
-// rewriting the DSCP changes only the bytes it should and keeps a valid IPv4
-// header checksum valid.  Any violation aborts, which libFuzzer reports as a
+// self-consistent, the same whatever `out` held before, and, for IP packets
+// and malformed frames with an IP header (which the worker re-marks by the
+// trust policy), rewriting the DSCP changes only the bytes it should and
+// keeps a valid IPv4 header checksum valid.  Parsing only the first bytes of
+// the frame (as from a first mbuf segment) gives the whole frame's result or
+// headers_not_contiguous, nothing else.  Any violation aborts, which libFuzzer reports as a
 // crash; add the crashing input to packet_parser_corpus/ once it is fixed.
 #include <cstdint>
 #include <cstdio>
@@ -33,7 +36,7 @@ void check(bool condition, const char* what) {
 bool samePacket(const ParsedPacket& a, const ParsedPacket& b) {
   return a.key == b.key && a.l3_offset == b.l3_offset && a.l3_length == b.l3_length &&
          a.dscp == b.dscp && a.n_vlan_tags == b.n_vlan_tags && a.is_fragment == b.is_fragment &&
-         a.has_ports == b.has_ports && a.malformed == b.malformed;
+         a.has_ports == b.has_ports && a.malformed == b.malformed && a.ip_header == b.ip_header;
 }
 
 bool allZero(const uint8_t* bytes, size_t n) {
@@ -47,6 +50,7 @@ bool allZero(const uint8_t* bytes, size_t n) {
 
 void checkIpPacket(const uint8_t* data, size_t size, const ParsedPacket& p) {
   check(p.malformed == MalformedReason::None, "Ip with a malformed reason");
+  check(p.ip_header, "Ip without ip_header");
   check(p.n_vlan_tags <= qos::appliance::kMaxVlanTags, "too many VLAN tags");
   check(p.l3_offset == 14 + 4 * p.n_vlan_tags, "l3_offset != 14 + 4 * tags");
   check(static_cast<size_t>(p.l3_offset) + p.l3_length <= size, "IP packet past the frame");
@@ -120,6 +124,57 @@ void checkMarking(const uint8_t* data, size_t size, const ParsedPacket& p) {
   check(samePacket(again, p), "marking changed more than the dscp");
 }
 
+// A malformed frame with an IP header: re-marked as the worker does it.
+void checkMalformedMarking(const uint8_t* data, size_t size, const ParsedPacket& p) {
+  const size_t fixed = p.key.family == IpFamily::V4 ? 20 : 40;
+  check(p.l3_offset + fixed <= size, "ip_header without the fixed header");
+  std::vector<uint8_t> frame(data, data + size);
+  uint8_t* ip = frame.data() + p.l3_offset;
+  const auto dscp = static_cast<uint8_t>((p.dscp + 1) & 0x3F);
+  if (p.key.family == IpFamily::V4) {
+    check(p.dscp == ip[1] >> 2, "malformed IPv4 dscp differs from the TOS byte");
+    const bool verified_before = qos::appliance::ipv4HeaderChecksum(ip, fixed) == 0;
+    qos::appliance::setDscpIpv4(ip, dscp);
+    check(!verified_before || qos::appliance::ipv4HeaderChecksum(ip, fixed) == 0,
+          "malformed IPv4: checksum broken by setDscpIpv4");
+    for (size_t i = 0; i < size; ++i) {
+      const size_t at = i - p.l3_offset;
+      check(at == 1 || at == 10 || at == 11 || frame[i] == data[i],
+            "setDscpIpv4 on a malformed frame changed a byte it should not");
+    }
+  } else {
+    check(p.dscp == (((ip[0] & 0x0F) << 2) | (ip[1] >> 6)), "malformed IPv6 dscp");
+    qos::appliance::setDscpIpv6(ip, dscp);
+    for (size_t i = 0; i < size; ++i) {
+      const size_t at = i - p.l3_offset;
+      check(at == 0 || at == 1 || frame[i] == data[i],
+            "setDscpIpv6 on a malformed frame changed a byte it should not");
+    }
+  }
+  // The re-marked frame is refused for the same reason, with the new DSCP.
+  ParsedPacket again;
+  check(qos::appliance::parsePacket(frame, again) == ParseStatus::Malformed,
+        "a re-marked malformed frame parses otherwise");
+  check(again.malformed == p.malformed && again.ip_header && again.dscp == dscp,
+        "a re-marked malformed frame changed more than its dscp");
+}
+
+// The frame's first bytes only, the frame being `size` long.
+void checkPrefix(const uint8_t* data, size_t size, ParseStatus whole_status,
+                 const ParsedPacket& whole) {
+  const size_t given = size == 0 ? 0 : (static_cast<size_t>(data[size - 1]) * 7) % (size + 1);
+  std::vector<uint8_t> prefix(data, data + given);  // exactly `given` bytes: ASan sees past them
+  ParsedPacket p;
+  const ParseStatus status = qos::appliance::parsePacket(prefix, size, p);
+  if (status == ParseStatus::Malformed && p.malformed == MalformedReason::HeadersNotContiguous) {
+    check(!p.ip_header || p.l3_offset + (p.key.family == IpFamily::V4 ? 20u : 40u) <= given,
+          "a prefix's ip_header without the fixed header in the prefix");
+    return;
+  }
+  check(status == whole_status, "a prefix parsed to another status");
+  check(samePacket(p, whole), "a prefix parsed to another result");
+}
+
 }  // namespace
 
 // NOLINTNEXTLINE(readability-identifier-naming): the name libFuzzer calls.
@@ -146,6 +201,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   stale.is_fragment = true;
   stale.has_ports = true;
   stale.malformed = MalformedReason::Ipv6HopByHopNotFirst;
+  stale.ip_header = false;
   check(qos::appliance::parsePacket(frame, stale) == status, "status depends on stale output");
   check(samePacket(stale, clean), "result depends on stale output");
 
@@ -164,9 +220,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             "Malformed without a valid reason");
       check(qos::appliance::malformedReasonName(clean.malformed) != "unknown",
             "reason without a name");
+      check(clean.malformed != MalformedReason::HeadersNotContiguous,
+            "headers_not_contiguous for a whole frame");
+      if (clean.ip_header) {
+        checkMalformedMarking(data, size, clean);
+      }
       break;
     default:
       check(false, "unknown status");
   }
+  checkPrefix(data, size, status, clean);
   return 0;
 }

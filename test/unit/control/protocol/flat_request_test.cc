@@ -17,16 +17,10 @@
 #include "control/protocol/envelope.h"
 #include "control/protocol/fields.h"
 #include "control/protocol/messages.h"
+#include "test/fakes/flat_agreement.h"
 
 namespace qos::control {
 namespace {
-
-std::optional<AdmissionRequest> requestFromFlatBody(const FlatRequest& flat) {
-  return decodeFlat<AdmissionRequest>(flat);
-}
-Result<AdmissionRequest> requestFromJson(const nlohmann::json& body) {
-  return decodeObject<AdmissionRequest>(body, Unknown::Reject, "request body");
-}
 
 using nlohmann::json;
 
@@ -40,75 +34,15 @@ std::string message(const json& b, const std::string& type = "provision") {
   return json{{"v", 1}, {"type", type}, {"id", "m-1"}, {"body", b}}.dump();
 }
 
-void expectSameRequest(const AdmissionRequest& a, const AdmissionRequest& b) {
-  EXPECT_EQ(a.application, b.application);
-  EXPECT_EQ(a.flow, b.flow);
-  EXPECT_EQ(a.bidirectional, b.bidirectional);
-  EXPECT_EQ(a.lease_sec, b.lease_sec);
-  EXPECT_EQ(a.client_id, b.client_id);
-  EXPECT_EQ(a.request_id, b.request_id);
-}
-
-/** True if @p value is what the general path read for the same member. */
-bool sameValue(const control::FlatValue& value, const json& general) {
-  using Kind = control::FlatValue::Kind;
-  switch (value.kind) {
-    case Kind::Null:
-      return general.is_null();
-    case Kind::Bool:
-      return general.is_boolean() && general.get<bool>() == value.flag;
-    case Kind::Unsigned:
-      return general.is_number_unsigned() && general.get<uint64_t>() == value.number;
-    case Kind::String:
-      return general.is_string() && general.get<std::string>() == value.text;
-  }
-  return false;
-}
-
 /**
  * Checks the two paths on @p text, decoding into @p flat (which may hold a
  * previous message, as the server's does); returns whether the fast path
- * took it.
+ * took it (for a provision: whether it read the body too).
  */
 bool fastAgreesWithGeneral(const std::string& text, control::FlatRequest& flat) {
-  if (!control::decodeFlatRequest(text, flat)) {
-    return false;
-  }
-  auto general = control::decodeRequest(text);
-  EXPECT_TRUE(general.ok()) << "fast path accepted what the general path refuses: " << text;
-  if (!general.ok()) {
-    return true;
-  }
-  EXPECT_EQ(flat.type, general->type) << text;
-  EXPECT_EQ(flat.id, general->id) << text;
-  EXPECT_EQ(flat.body.size(), general->body.size()) << text;
-  // Member by member, whatever the type: a release's flow_id too.
-  for (const auto& [name, value] : flat.body) {
-    const auto it = general->body.find(name);
-    EXPECT_TRUE(it != general->body.end() && sameValue(value, *it))
-        << "body member \"" << name << "\" read differently: " << text;
-  }
-  if (flat.type == "release") {
-    const std::optional<FlowRef> fast = decodeFlat<FlowRef>(flat);
-    const Result<FlowRef> slow = decodeObject<FlowRef>(general->body, Unknown::Reject, "body");
-    if (fast) {
-      EXPECT_TRUE(slow.ok()) << "fast path read a release the general path refuses: " << text;
-      EXPECT_EQ(fast->flow_id, slow.ok() ? slow->flow_id : 0) << text;
-    }
-    return true;
-  }
-  if (flat.type != "provision") {
-    return true;
-  }
-  const std::optional<AdmissionRequest> fast = requestFromFlatBody(flat);
-  const Result<AdmissionRequest> slow = requestFromJson(general->body);
-  if (fast) {
-    EXPECT_TRUE(slow.ok()) << "fast path read a body the general path refuses: " << text;
-    if (slow.ok()) {
-      expectSameRequest(*fast, *slow);
-    }
-  }
-  return fast.has_value();
+  const test::FlatAgreement result = test::compareFlatWithGeneral(text, flat);
+  EXPECT_FALSE(result.disagreement) << *result.disagreement << ": " << text;
+  return result.taken;
 }
 
 bool fastAgreesWithGeneral(const std::string& text) {
@@ -194,7 +128,7 @@ TEST(FlatRequestTest, EverythingElseIsLeftToTheGeneralPath) {
   // Envelopes the general path refuses or reads differently.  A release,
   // whose body the fast path takes as it is, so that only the envelope is
   // left to refuse them (a provision with an empty body would be refused by
-  // requestFromFlatBody() whatever decodeFlatRequest() did).
+  // decodeFlat<AdmissionRequest>() whatever decodeFlatRequest() did).
   const std::string good = message(body());
   texts.insert(texts.end(),
                {
