@@ -16,6 +16,8 @@ const char* dropReasonName(DropReason reason) {
       return "malformed";
     case DropReason::TxFull:
       return "tx_full";
+    case DropReason::HandoffFull:
+      return "handoff_full";
     case DropReason::Count:
       break;
   }

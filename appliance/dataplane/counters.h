@@ -37,6 +37,7 @@ enum class DropReason : uint8_t {
   Unmatched,    ///< no flow, no class rule, and the unmatched policy is drop
   Malformed,    ///< malformed frame and the malformed policy is drop
   TxFull,       ///< rte_eth_tx_burst did not take it
+  HandoffFull,  ///< its flow's owner worker had no room in its hand-off ring
   Count,
 };
 

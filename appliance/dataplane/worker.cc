@@ -19,6 +19,8 @@ constexpr uint32_t kIdlePollsBeforeSleep = 1024;
 constexpr uint8_t kKeepDscp = 0xFF;
 // Marks "not dropped" where a DropReason is kept per packet.
 constexpr DropReason kNoDrop = DropReason::Count;
+// Marks "handed to its flow's owner worker" where a DropReason is kept per packet.
+constexpr DropReason kHandedOff = static_cast<DropReason>(static_cast<uint8_t>(kNoDrop) + 1);
 
 struct Decision {
   uint8_t dscp = kKeepDscp;   ///< DSCP to write, or kKeepDscp
@@ -127,7 +129,29 @@ inline void idleSleep(uint32_t sleep_us) {
 }  // namespace
 
 Worker::Worker(unsigned thread_id, const WorkerShared& shared, std::vector<WorkerQueue> queues)
-    : thread_id_(thread_id), shared_(shared), queues_(std::move(queues)) {}
+    : thread_id_(thread_id), shared_(shared), queues_(std::move(queues)) {
+  for (const WorkerQueue& q : queues_) {
+    handoff_queue_[q.rx_port] = q;  // its own TX queue on that port's peer
+  }
+}
+
+bool Worker::drainHandoff(const PolicySnapshot& policy, uint64_t now_tsc) noexcept {
+  std::array<rte_mbuf*, kBurstSize> pkts;
+  const unsigned n = rte_ring_sc_dequeue_burst(
+      shared_.handoff[thread_id_], reinterpret_cast<void**>(pkts.data()), kBurstSize, nullptr);
+  // Runs of packets from one RX port (the sender set mbuf->port) go as one burst.
+  for (unsigned i = 0; i < n;) {
+    const uint16_t port = pkts[i]->port;
+    unsigned j = i + 1;
+    while (j < n && pkts[j]->port == port) {
+      ++j;
+    }
+    processBurst(policy, now_tsc, handoff_queue_[port], &pkts[i], static_cast<uint16_t>(j - i),
+                 true);
+    i = j;
+  }
+  return n != 0;
+}
 
 [[gnu::cold, gnu::noinline]] ParseStatus Worker::parseSegmented(const rte_mbuf* m,
                                                                 ParsedPacket& out) noexcept {
@@ -169,6 +193,9 @@ int Worker::run() noexcept {
         busy = true;
       }
     }
+    if (shared_.n_workers > 1 && drainHandoff(policy, now_tsc)) {
+      busy = true;
+    }
     rte_rcu_qsbr_quiescent(shared_.qsbr, thread_id_);  // no table pointer survives this line
     if (busy) {
       idle_polls = 0;
@@ -184,7 +211,7 @@ int Worker::run() noexcept {
 }
 
 void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const WorkerQueue& queue,
-                          rte_mbuf** pkts, uint16_t n_pkts) noexcept {
+                          rte_mbuf** pkts, uint16_t n_pkts, bool handed_off) noexcept {
   PortCounters& pc = counters_[queue.rx_port];
   // Per-port counts of this burst, added to pc once, before the packets leave.
   MatchCounts n_matched{};
@@ -241,8 +268,10 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
         break;
     }
   }
-  pc.rx_pkts.add(n_pkts);
-  pc.rx_bytes.add(rx_bytes);
+  if (!handed_off) {  // a handed packet was counted by the worker that received it
+    pc.rx_pkts.add(n_pkts);
+    pc.rx_bytes.add(rx_bytes);
+  }
 
   // Stage 2: admitted flows, one bulk lookup per wildcard mask in use, most
   // specific first; a packet found under one mask is not looked up again.
@@ -281,13 +310,25 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
     }
   }
 
-  // Stage 3: decide and mark.
+  // Stage 3: decide and mark.  A flow another worker owns is handed to it.
   const MeterProfile* profiles = flows.profiles();
+  const unsigned n_workers = handed_off ? 1 : shared_.n_workers;
+  std::array<uint8_t, kBurstSize> owner;
+  uint16_t n_handed = 0;
   for (uint16_t k = 0; k < n_ip; ++k) {
     const uint16_t i = ip_index[k];
     const ParsedPacket& p = parsed[i];
     Decision d;
     if (FlowEntry* e = entry[i]) {
+      if (n_workers > 1) [[unlikely]] {
+        const unsigned w = flows.ownerOf(e, n_workers);
+        if (w != thread_id_) {
+          owner[i] = static_cast<uint8_t>(w);
+          drop_reason[i] = kHandedOff;
+          ++n_handed;
+          continue;
+        }
+      }
       ++n_matched[static_cast<size_t>(MatchKind::Flow)];
       d = decideFlow(*e, profiles, now_tsc, p.l3_length);
     } else {
@@ -310,7 +351,43 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
   std::array<rte_mbuf*, kBurstSize> dropped;
   uint16_t n_tx = 0;
   uint16_t n_dropped = 0;
+  uint64_t handed_bytes = 0;
+  if (n_handed != 0) [[unlikely]] {
+    // To each owner its packets, in one burst; what its ring cannot take is dropped.
+    std::array<rte_mbuf*, kBurstSize> to_owner;
+    for (unsigned w = 0; w < shared_.n_workers; ++w) {
+      uint16_t n_to = 0;
+      uint64_t bytes_to = 0;
+      std::array<uint16_t, kBurstSize> index_to;
+      for (uint16_t i = 0; i < n_pkts; ++i) {
+        if (drop_reason[i] == kHandedOff && owner[i] == w) {
+          pkts[i]->port = queue.rx_port;
+          index_to[n_to] = i;
+          to_owner[n_to++] = pkts[i];
+        }
+      }
+      if (n_to == 0) {
+        continue;
+      }
+      const unsigned taken = rte_ring_mp_enqueue_burst(
+          shared_.handoff[w], reinterpret_cast<void* const*>(to_owner.data()), n_to, nullptr);
+      for (uint16_t k = 0; k < n_to; ++k) {
+        const uint16_t i = index_to[k];
+        if (k < taken) {
+          bytes_to += len[i];
+          drop_reason[i] = kNoDrop;
+          pkts[i] = nullptr;  // the owner's now
+        } else {
+          drop_reason[i] = DropReason::HandoffFull;
+        }
+      }
+      handed_bytes += bytes_to;
+    }
+  }
   for (uint16_t i = 0; i < n_pkts; ++i) {
+    if (pkts[i] == nullptr) {
+      continue;  // handed to its owner
+    }
     if (drop_reason[i] != kNoDrop) {
       ++n_drops[static_cast<size_t>(drop_reason[i])];
       dropped_bytes += len[i];
@@ -343,7 +420,7 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
     unsent_bytes += rte_pktmbuf_pkt_len(tx[i]);
   }
   pc.tx_pkts.add(sent);
-  pc.tx_bytes.add(rx_bytes - dropped_bytes - unsent_bytes);
+  pc.tx_bytes.add(rx_bytes - dropped_bytes - unsent_bytes - handed_bytes);
   if (sent < n_tx) {
     pc.drops[static_cast<size_t>(DropReason::TxFull)].add(n_tx - sent);
     rte_pktmbuf_free_bulk(&tx[sent], n_tx - sent);

@@ -14,6 +14,18 @@
 // packet of an admitted flow touches in the flow table: two hash buckets and
 // a key slot (rte_hash), then one cache line of its FlowEntry, prefetched as
 // soon as the lookup returns (flow_table.h).
+//
+// Several workers: RSS spreads a port's packets over their queues, and
+// nothing keeps all of a rule's packets on one queue (a wildcard rule
+// matches many 5-tuples; a UDP flow's later fragments hash on addresses
+// only).  A meter written by two cores loses updates, so every flow entry
+// has one owner worker (FlowTable::ownerOf), as in VPP's hand-off: a worker
+// that finds an entry owned by another hands the packet over that worker's
+// ring (multi-producer, single-consumer) instead of metering it; the owner
+// takes handed packets after its own RX queues, looks them up again,
+// meters, marks and sends them on its TX queue of the peer port.  The
+// receiver counts them received; the owner counts them sent or dropped, so
+// per port the sums still add up.  A full ring drops (handoff_full).
 #pragma once
 
 #include <array>
@@ -25,6 +37,7 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
 
 #include "appliance/dataplane/counters.h"
 #include "appliance/dataplane/policy_snapshot.h"
@@ -50,6 +63,9 @@ struct WorkerShared {
   rte_rcu_qsbr* qsbr = nullptr;
   const std::atomic<bool>* stop = nullptr;
   uint32_t idle_sleep_us = 0;  ///< 0: pure polling; else sleep this long when idle
+  unsigned n_workers = 1;
+  /// With several workers: n_workers hand-off rings, one per worker (its input).
+  rte_ring* const* handoff = nullptr;
 };
 
 class Worker {
@@ -64,12 +80,25 @@ public:
   /** The lcore main loop.  Runs until *shared.stop is true.  @return 0 */
   int run() noexcept;
 
-  /** Handles one received burst from @p queue: classify, mark, police, transmit. */
+  /**
+   * Handles one received burst from @p queue: classify, mark, police,
+   * transmit; with several workers, packets of flows another worker owns
+   * are handed to it.  @p handed_off: the packets were handed to this worker
+   * (counted received already; none is handed on).
+   */
   void processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const WorkerQueue& queue,
-                    rte_mbuf** pkts, uint16_t n_pkts) noexcept;
+                    rte_mbuf** pkts, uint16_t n_pkts, bool handed_off = false) noexcept;
 
   /** Counters of packets received on @p port_id.  Read from any thread. */
   const PortCounters& counters(uint16_t port_id) const { return counters_[port_id]; }
+
+  /**
+   * Counts a packet handed to this worker that it never took (it stopped
+   * first) as dropped, under @p port.  Only while the worker is stopped.
+   */
+  void countUndelivered(uint16_t port) noexcept {
+    counters_[port].drops[static_cast<size_t>(DropReason::HandoffFull)].add(1);
+  }
 
   /** rte_eal_remote_launch() entry: arg is a Worker*. */
   static int launch(void* worker);
@@ -78,6 +107,8 @@ public:
   static constexpr uint32_t kGatherBytes = 512;
 
 private:
+  /** Takes what other workers handed this one.  @return whether there was any. */
+  bool drainHandoff(const PolicySnapshot& policy, uint64_t now_tsc) noexcept;
   /** Parses a frame in several segments from its first kGatherBytes, gathered. */
   ParseStatus parseSegmented(const rte_mbuf* m, ParsedPacket& out) noexcept;
 
@@ -85,6 +116,7 @@ private:
   WorkerShared shared_;
   std::vector<WorkerQueue> queues_;
   std::array<PortCounters, kMaxPorts> counters_;
+  std::array<WorkerQueue, kMaxPorts> handoff_queue_{};  ///< per RX port: where handed packets go
   // Scratch for processBurst(), kept here rather than on its stack so that
   // it is not zeroed on every burst (both types have member initializers)
   // and stays at one address, in L1.  Every element is written before it is read.

@@ -207,6 +207,15 @@ public:
   /** Frees removed entries whose grace period is over.  @return how many are still pending. */
   unsigned reclaim();
   /** The entry installed under @p key, or nullptr.  Its counters are the workers' to write. */
+  /**
+   * Which of @p n_workers workers meters and counts @p entry: slots are
+   * spread over the workers, so every packet of a rule, whichever queue
+   * it came in on, is metered by one worker (worker.h: hand-off).
+   */
+  unsigned ownerOf(const FlowEntry* entry, unsigned n_workers) const noexcept {
+    return static_cast<unsigned>(entry - entries_) % n_workers;
+  }
+
   const FlowEntry* find(const FlowKey& key) const {
     void* data = nullptr;
     return rte_hash_lookup_data(hash_, &key, &data) >= 0 ? static_cast<const FlowEntry*>(data)

@@ -16,6 +16,11 @@ namespace qos::appliance {
 namespace {
 
 constexpr unsigned kMempoolCache = 256;
+// Packets each worker's hand-off ring holds (a power of two; one less usable),
+// and the mbufs the pool sets aside for them: a quarter of a ring per worker
+// (more in flight is an overload, when RX may go short of mbufs).
+constexpr unsigned kHandoffRingSize = 4096;
+constexpr unsigned kHandoffMbufs = kHandoffRingSize / 4;
 std::atomic<unsigned> g_instance{0};
 
 /** The file's [[flow]]s as the File owner's whole rule set. */
@@ -55,7 +60,8 @@ Result<std::unique_ptr<Appliance>> Appliance::create(const ApplianceConfig& conf
   const uint64_t n_ports = 2 * config.pairs.size();
   const uint64_t needed =
       n_ports * n_workers * (config.dataplane.rx_descriptors + config.dataplane.tx_descriptors) +
-      uint64_t{n_workers + 1} * (kMempoolCache + kBurstSize);
+      uint64_t{n_workers + 1} * (kMempoolCache + kBurstSize) +
+      (n_workers > 1 ? uint64_t{n_workers} * kHandoffMbufs : 0);
   app->mbufs_for_descriptors_ = needed;
   if (config.dataplane.mbufs < needed) {
     return makeError("dataplane.mbufs = " + std::to_string(config.dataplane.mbufs) +
@@ -99,7 +105,24 @@ Result<std::unique_ptr<Appliance>> Appliance::create(const ApplianceConfig& conf
     return r.error();
   }
 
+  // With several workers, each has a hand-off ring: the packets of flows it
+  // owns that another worker received (worker.h).
+  if (n_workers > 1) {
+    for (unsigned w = 0; w < n_workers; ++w) {
+      const std::string ring_name = "ho_" + app->name_ + "_" + std::to_string(w);
+      rte_ring* ring = rte_ring_create(ring_name.c_str(), kHandoffRingSize,
+                                       static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
+      if (ring == nullptr) {
+        return makeError(rteError("cannot create the hand-off ring of worker " + std::to_string(w) +
+                                      "; give EAL more memory (-m)",
+                                  rte_errno));
+      }
+      app->handoff_.push_back(ring);
+    }
+  }
   WorkerShared shared;
+  shared.n_workers = n_workers;
+  shared.handoff = app->handoff_.data();
   shared.flows = app->flows_.get();
   shared.policy = &app->policy_;
   shared.qsbr = app->qsbr_;
@@ -151,8 +174,9 @@ Result<void> Appliance::setUpPorts() {
     }
     rte_eth_conf conf{};
     if (n_queues > 1) {
-      // A 5-tuple RSS hash keeps every flow on one queue, hence one worker:
-      // the flow table's meter state relies on it.
+      // A 5-tuple RSS hash spreads flows over the queues; what it cannot keep
+      // on one queue (a wildcard rule's 5-tuples, fragments) each flow
+      // entry's owner worker meters alone (worker.h: hand-off).
       conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
       conf.rx_adv_conf.rss_conf.rss_hf =
           info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
@@ -231,6 +255,9 @@ Appliance::~Appliance() {
   flows_.reset();
   delete policy_.load();
   rte_free(qsbr_);
+  for (rte_ring* ring : handoff_) {
+    rte_ring_free(ring);
+  }
   rte_mempool_free(pool_);
 }
 
@@ -263,6 +290,20 @@ void Appliance::stop() {
     rte_eal_wait_lcore(lcore);
   }
   running_ = false;
+  dropHandedOff();
+}
+
+// What was handed to a worker that then stopped is dropped and counted
+// (handoff_full, under the port it came in on): received = sent + dropped.
+void Appliance::dropHandedOff() {
+  for (size_t w = 0; w < handoff_.size(); ++w) {
+    void* obj = nullptr;
+    while (rte_ring_sc_dequeue(handoff_[w], &obj) == 0) {
+      auto* m = static_cast<rte_mbuf*>(obj);
+      workers_[w]->countUndelivered(m->port);
+      rte_pktmbuf_free(m);
+    }
+  }
 }
 
 void Appliance::closePorts() {

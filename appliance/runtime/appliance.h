@@ -15,6 +15,7 @@
 
 #include <rte_mempool.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
 
 #include "appliance/config/appliance_config.h"
 #include "appliance/dataplane/counters.h"
@@ -123,6 +124,8 @@ public:
 private:
   Appliance() = default;
   Result<void> setUpPorts();
+  /** Frees what is left in the hand-off rings, counted as dropped. */
+  void dropHandedOff();
   /** A net_pcap port with infinite_rx: whether the pool holds its capture. */
   Result<void> checkInfiniteRx(const PortInfo& port, uint16_t n_queues);
 
@@ -135,6 +138,7 @@ private:
   std::atomic<bool> stop_{false};
   std::vector<PortInfo> ports_;
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<rte_ring*> handoff_;  ///< one per worker, when there are several
   std::vector<unsigned> worker_lcores_;
   bool running_ = false;
   bool ports_open_ = false;

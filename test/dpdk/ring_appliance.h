@@ -37,29 +37,35 @@ public:
   /**
    * @param name       unique per test (DPDK object names)
    * @param toml_body  config without [eal] and [[pair]]: policy, flows, classes
+   * @param n_queues   RX and TX queues per port: one per worker (EAL's worker lcores)
    */
   static std::unique_ptr<RingAppliance> create(const std::string& name,
-                                               const std::string& toml_body) {
+                                               const std::string& toml_body,
+                                               unsigned n_queues = 1) {
     std::unique_ptr<RingAppliance> h(new RingAppliance());
     for (int side = 0; side < 2; ++side) {
       const std::string base = name + (side == 0 ? "_in" : "_out");
-      h->rx_[side] =
-          rte_ring_create((base + "_rx").c_str(), 4096, static_cast<int>(rte_socket_id()), 0);
-      h->tx_[side] =
-          rte_ring_create((base + "_tx").c_str(), 4096, static_cast<int>(rte_socket_id()), 0);
-      EXPECT_NE(h->rx_[side], nullptr);
-      EXPECT_NE(h->tx_[side], nullptr);
-      const int port =
-          rte_eth_from_rings(base.c_str(), &h->rx_[side], 1, &h->tx_[side], 1, rte_socket_id());
+      for (unsigned q = 0; q < n_queues; ++q) {
+        const std::string suffix = q == 0 ? "" : std::to_string(q);
+        h->rx_[side].push_back(rte_ring_create((base + "_rx" + suffix).c_str(), 4096,
+                                               static_cast<int>(rte_socket_id()), 0));
+        h->tx_[side].push_back(rte_ring_create((base + "_tx" + suffix).c_str(), 4096,
+                                               static_cast<int>(rte_socket_id()), 0));
+        EXPECT_NE(h->rx_[side].back(), nullptr);
+        EXPECT_NE(h->tx_[side].back(), nullptr);
+      }
+      const int port = rte_eth_from_rings(base.c_str(), h->rx_[side].data(), n_queues,
+                                          h->tx_[side].data(), n_queues, rte_socket_id());
       EXPECT_GE(port, 0) << "rte_eth_from_rings failed";
       char dev_name[RTE_ETH_NAME_MAX_LEN] = {};
       rte_eth_dev_get_name_by_port(static_cast<uint16_t>(port), dev_name);
       h->device_[side] = dev_name;
     }
-    const std::string text = "[[pair]]\ninside = \"" + h->device_[0] + "\"\noutside = \"" +
-                             h->device_[1] + "\"\n[dataplane]\nmax_flows = 4096\n" +
-                             "rx_descriptors = 256\ntx_descriptors = 256\nmbufs = 4095\n" +
-                             toml_body;
+    const std::string text =
+        "[[pair]]\ninside = \"" + h->device_[0] + "\"\noutside = \"" + h->device_[1] +
+        "\"\n[dataplane]\nmax_flows = 4096\n" +
+        "rx_descriptors = 256\ntx_descriptors = 256\nmbufs = " + (n_queues > 1 ? "16383" : "4095") +
+        "\n" + (n_queues > 1 ? "idle_sleep_us = 20\n" : "") + toml_body;
     auto config = appliance::parseApplianceConfig(text, name + ".toml");
     if (!config) {
       ADD_FAILURE() << config.error().message;
@@ -82,16 +88,24 @@ public:
       app_->closePorts();
     }
     for (int side = 0; side < 2; ++side) {
-      drain(rx_[side]);
-      drain(tx_[side]);
+      for (rte_ring* ring : rx_[side]) {
+        drain(ring);
+      }
+      for (rte_ring* ring : tx_[side]) {
+        drain(ring);
+      }
     }
     if (app_) {
       EXPECT_EQ(app_->mbufsInUse(), 0u) << "the appliance's own pool leaked";
       app_.reset();
     }
     for (int side = 0; side < 2; ++side) {
-      rte_ring_free(rx_[side]);
-      rte_ring_free(tx_[side]);
+      for (rte_ring* ring : rx_[side]) {
+        rte_ring_free(ring);
+      }
+      for (rte_ring* ring : tx_[side]) {
+        rte_ring_free(ring);
+      }
     }
     EXPECT_EQ(rte_mempool_in_use_count(testPool()), 0u) << "test frames leaked";
   }
@@ -104,8 +118,9 @@ public:
   }
   appliance::PortTotals totals(Side side) const { return app_->portTotals(portId(side)); }
 
-  /** Puts frames on the RX ring of @p side.  @return how many were queued. */
-  size_t send(Side side, const std::vector<std::vector<uint8_t>>& frames) {
+  /** Puts frames on the RX ring of @p side (of its queue @p queue).  @return how many were queued.
+   */
+  size_t send(Side side, const std::vector<std::vector<uint8_t>>& frames, unsigned queue = 0) {
     size_t queued = 0;
     for (const auto& f : frames) {
       rte_mbuf* m = rte_pktmbuf_alloc(testPool());
@@ -116,7 +131,7 @@ public:
       auto* data =
           reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())));
       std::copy(f.begin(), f.end(), data);
-      while (rte_ring_enqueue(rx_[index(side)], m) != 0) {
+      while (rte_ring_enqueue(rx_[index(side)][queue % rx_[index(side)].size()], m) != 0) {
         std::this_thread::yield();  // the worker drains it
       }
       ++queued;
@@ -146,7 +161,7 @@ public:
         ASSERT_EQ(rte_pktmbuf_chain(head, seg), 0);
       }
     }
-    while (rte_ring_enqueue(rx_[index(side)], head) != 0) {
+    while (rte_ring_enqueue(rx_[index(side)][0], head) != 0) {
       std::this_thread::yield();
     }
     ++sent_[index(side)];
@@ -173,14 +188,16 @@ public:
   std::vector<std::vector<uint8_t>> takeOutput(Side side) {
     std::vector<std::vector<uint8_t>> out;
     void* obj = nullptr;
-    while (rte_ring_dequeue(tx_[index(side)], &obj) == 0) {
-      auto* m = static_cast<rte_mbuf*>(obj);
-      std::vector<uint8_t>& frame = out.emplace_back(rte_pktmbuf_pkt_len(m));
-      const void* data = rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), frame.data());
-      if (data != frame.data()) {  // contiguous: read returned a pointer into the mbuf
-        std::memcpy(frame.data(), data, frame.size());
+    for (rte_ring* ring : tx_[index(side)]) {
+      while (rte_ring_dequeue(ring, &obj) == 0) {
+        auto* m = static_cast<rte_mbuf*>(obj);
+        std::vector<uint8_t>& frame = out.emplace_back(rte_pktmbuf_pkt_len(m));
+        const void* data = rte_pktmbuf_read(m, 0, rte_pktmbuf_pkt_len(m), frame.data());
+        if (data != frame.data()) {  // contiguous: read returned a pointer into the mbuf
+          std::memcpy(frame.data(), data, frame.size());
+        }
+        rte_pktmbuf_free(m);
       }
-      rte_pktmbuf_free(m);
     }
     return out;
   }
@@ -195,8 +212,8 @@ private:
     }
   }
 
-  rte_ring* rx_[2] = {nullptr, nullptr};
-  rte_ring* tx_[2] = {nullptr, nullptr};
+  std::vector<rte_ring*> rx_[2];  ///< per side, one ring per queue
+  std::vector<rte_ring*> tx_[2];
   std::string device_[2];
   uint64_t sent_[2] = {0, 0};
   std::unique_ptr<appliance::Appliance> app_;

@@ -1,6 +1,7 @@
 // A GoogleTest environment that starts EAL once per test binary, the way
 // DPDK's own test_sched.c does: no hugepages, no PCI, two lcores (the main
-// one for the test body and the control thread, one worker), and a file
+// one for the test body and the control thread, one worker; QOS_TEST_LCORES
+// gives more, for the tests of several workers), and a file
 // prefix unique to the binary and process so tests may run side by side.
 #pragma once
 
@@ -20,13 +21,17 @@ public:
   explicit EalEnvironment(std::string name) : name_(std::move(name)) {}
 
   void SetUp() override {
+#ifdef QOS_TEST_LCORES  // lcores mapped onto this machine's CPUs, e.g. "0@0,1@1,2@1"
+    const std::string lcores = "--lcores=" QOS_TEST_LCORES;
+#else
+    const std::string lcores = "-l0-1";
+#endif
     std::vector<std::string> args = {name_,
                                      "--no-huge",
                                      "-m",
                                      "512",
                                      "--no-pci",
-                                     "-l",
-                                     "0-1",
+                                     lcores,
                                      "--file-prefix=" + name_ + "_" + std::to_string(getpid()),
                                      "--log-level=lib.eal:error",
                                      "--log-level=pmd.net.ring:error"};

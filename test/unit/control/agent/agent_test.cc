@@ -183,7 +183,11 @@ TEST_F(AgentTest, AGrantLostUpstreamIsReportedToItsClient) {
     eventually(session.get(), [&] { return held->state() == client::GrantState::Lost; });
   }
   ASSERT_EQ(held->state(), client::GrantState::Lost);
-  EXPECT_NE(held->lostReason().find("was lost"), std::string::npos) << held->lostReason();
+  // Told by the agent (its own refresh came first) or, through it, by the manager.
+  const std::string why = held->lostReason();
+  EXPECT_TRUE(why.find("was lost") != std::string::npos ||
+              why.find("no longer holds it") != std::string::npos)
+      << why;
 }
 
 TEST_F(AgentTest, OnlyTheFlowMessagesAreServedAndBadOnesAnswered) {
