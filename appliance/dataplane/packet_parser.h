@@ -67,6 +67,11 @@ enum class MalformedReason : uint8_t {
   Count,
 };
 
+/** Bytes of the fixed IP header of @p family: where the DS field and (IPv4) checksum are. */
+inline constexpr uint16_t fixedIpHeaderBytes(IpFamily family) {
+  return family == IpFamily::V4 ? 20 : 40;
+}
+
 /** Short snake_case name of a reason, for counters and logs ("ipv4_bad_ihl"). */
 std::string_view malformedReasonName(MalformedReason reason);
 

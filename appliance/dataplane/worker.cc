@@ -99,9 +99,8 @@ inline Decision decideMalformedIp(const PolicySnapshot& policy, const ParsedPack
   // Its DS field is rewritten in place, so the fixed IP header must be in the
   // first segment; one that is not (only in a frame of several) cannot be
   // re-marked and is dropped.
-  const uint32_t fixed = p.key.family == IpFamily::V4 ? 20 : 40;
   if (d.drop == kNoDrop && d.dscp != kKeepDscp && d.dscp != p.dscp &&
-      p.l3_offset + fixed > rte_pktmbuf_data_len(m)) {
+      p.l3_offset + fixedIpHeaderBytes(p.key.family) > rte_pktmbuf_data_len(m)) {
     return Decision{kKeepDscp, DropReason::Malformed};
   }
   return d;
@@ -167,8 +166,8 @@ bool Worker::drainHandoff(const PolicySnapshot& policy, uint64_t now_tsc) noexce
   // The DS field is rewritten in place: an IP header that is not wholly in
   // the first segment makes the frame malformed (still with its IP header,
   // so the unmatched policy decides whether it may pass unchanged).
-  const uint32_t fixed = out.key.family == IpFamily::V4 ? 20 : 40;
-  if (status == ParseStatus::Ip && out.l3_offset + fixed > rte_pktmbuf_data_len(m)) {
+  if (status == ParseStatus::Ip &&
+      out.l3_offset + fixedIpHeaderBytes(out.key.family) > rte_pktmbuf_data_len(m)) {
     out.malformed = MalformedReason::HeadersNotContiguous;
     return ParseStatus::Malformed;
   }

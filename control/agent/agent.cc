@@ -276,14 +276,21 @@ void Agent::provision(Client& client, const control::Request& request, control::
   reply.body_json = control::encodeObject(granted);
 }
 
+Agent::Grants::iterator Agent::heldBy(Client& client, uint64_t flow_id, control::Reply& reply) {
+  auto it = client.grants.find(flow_id);
+  if (it == client.grants.end()) {
+    setError(reply, "unknown_flow", "no " + flowText(flow_id) + " held for this client");
+  }
+  return it;
+}
+
 void Agent::refresh(Client& client, const control::Request& request, control::Reply& reply) {
   std::optional<control::RefreshRequest> body = bodyOf<control::RefreshRequest>(request, reply);
   if (!body) {
     return;
   }
-  auto it = client.grants.find(body->flow_id);
+  auto it = heldBy(client, body->flow_id, reply);
   if (it == client.grants.end()) {
-    setError(reply, "unknown_flow", "no " + flowText(body->flow_id) + " held for this client");
     return;
   }
   if (it->second.grant->state() != client::GrantState::Held) {
@@ -302,9 +309,8 @@ void Agent::release(Client& client, const control::Request& request, control::Re
   if (!body) {
     return;
   }
-  auto it = client.grants.find(body->flow_id);
+  auto it = heldBy(client, body->flow_id, reply);
   if (it == client.grants.end()) {
-    setError(reply, "unknown_flow", "no " + flowText(body->flow_id) + " held for this client");
     return;
   }
   std::shared_ptr<client::HeldGrant> held = std::move(it->second.grant);

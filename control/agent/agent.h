@@ -66,10 +66,13 @@ private:
     std::shared_ptr<client::HeldGrant> grant;
     uint64_t lease_ms = 0;
   };
+  using Grants = std::map<uint64_t, Held>;
   struct Client {
     uint64_t last_seen_ms = 0;
-    std::map<uint64_t, Held> grants;
+    Grants grants;
   };
+  /** The client's grant @p flow_id, or grants.end() with @p reply set to unknown_flow. */
+  static Grants::iterator heldBy(Client& client, uint64_t flow_id, control::Reply& reply);
 
   Agent(Options options, std::unique_ptr<client::Session> upstream);
   Result<void> bind();

@@ -567,17 +567,7 @@ unmatched = "remark"
 default_dscp = 0
 )");
   ASSERT_TRUE(h);
-  appliance::FlowRule rule;
-  rule.src = *parseIpAddress("198.18.1.10");
-  rule.dst = *parseIpAddress("198.19.1.20");
-  rule.protocol = 17;
-  rule.dst_port = 5004;
-  rule.dscp = 46;
-  appliance::MeterConfig meter;
-  meter.cir_bytes_per_sec = 1'000'000'000;
-  meter.cbs_bytes = 1'000'000;
-  meter.ebs_bytes = 1'000'000;
-  rule.meter = meter;
+  appliance::FlowRule rule = voiceRule();
 
   std::atomic<bool> done{false};
   std::atomic<uint64_t> n_sent{0};

@@ -32,6 +32,25 @@ inline rte_mempool* testPool() {
   return pool;
 }
 
+/**
+ * A rule for buildFrame(FrameSpec{})'s flow with @p dst_port: 198.18.1.10 ->
+ * 198.19.1.20 UDP, DSCP 46, with an srTCM meter no test traffic exceeds.
+ */
+inline appliance::FlowRule voiceRule(uint16_t dst_port = 5004) {
+  appliance::FlowRule rule;
+  rule.src = *parseIpAddress("198.18.1.10");
+  rule.dst = *parseIpAddress("198.19.1.20");
+  rule.protocol = 17;
+  rule.dst_port = dst_port;
+  rule.dscp = 46;
+  appliance::MeterConfig meter;
+  meter.cir_bytes_per_sec = 1'000'000'000;
+  meter.cbs_bytes = 1'000'000;
+  meter.ebs_bytes = 1'000'000;
+  rule.meter = meter;
+  return rule;
+}
+
 class RingAppliance {
 public:
   /**

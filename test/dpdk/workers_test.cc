@@ -118,16 +118,7 @@ TEST(Workers, CountersAddUpExactly) {
                                  workers());
   ASSERT_TRUE(h);
   constexpr unsigned kFlows = 64;
-  appliance::FlowRule rule;
-  rule.src = *parseIpAddress("198.18.1.10");
-  rule.dst = *parseIpAddress("198.19.1.20");
-  rule.protocol = 17;
-  rule.dscp = 46;
-  appliance::MeterConfig meter;
-  meter.cir_bytes_per_sec = 1'000'000'000;
-  meter.cbs_bytes = 1'000'000;
-  meter.ebs_bytes = 1'000'000;
-  rule.meter = meter;
+  appliance::FlowRule rule = voiceRule();
   for (unsigned f = 0; f < kFlows; ++f) {
     rule.dst_port = static_cast<uint16_t>(7000 + f);
     ASSERT_TRUE(h->app().addFlow(rule).ok());
@@ -169,17 +160,7 @@ default_dscp = 0
 )",
                                  workers());
   ASSERT_TRUE(h);
-  appliance::FlowRule rule;
-  rule.src = *parseIpAddress("198.18.1.10");
-  rule.dst = *parseIpAddress("198.19.1.20");
-  rule.protocol = 17;
-  rule.dst_port = 5004;
-  rule.dscp = 46;
-  appliance::MeterConfig meter;
-  meter.cir_bytes_per_sec = 1'000'000'000;
-  meter.cbs_bytes = 1'000'000;
-  meter.ebs_bytes = 1'000'000;
-  rule.meter = meter;
+  appliance::FlowRule rule = voiceRule();
   std::atomic<bool> done{false};
   std::atomic<uint64_t> n_sent{0};
   std::atomic<uint64_t> n_received{0};
