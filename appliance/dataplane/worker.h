@@ -89,6 +89,13 @@ public:
   void processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const WorkerQueue& queue,
                     rte_mbuf** pkts, uint16_t n_pkts, bool handed_off = false) noexcept;
 
+  /**
+   * Takes what other workers handed this one (run() calls it after its RX
+   * queues; a benchmark may call it between its own bursts).
+   * @return whether there was any
+   */
+  bool drainHandoff(const PolicySnapshot& policy, uint64_t now_tsc) noexcept;
+
   /** Counters of packets received on @p port_id.  Read from any thread. */
   const PortCounters& counters(uint16_t port_id) const { return counters_[port_id]; }
 
@@ -107,8 +114,6 @@ public:
   static constexpr uint32_t kGatherBytes = 512;
 
 private:
-  /** Takes what other workers handed this one.  @return whether there was any. */
-  bool drainHandoff(const PolicySnapshot& policy, uint64_t now_tsc) noexcept;
   /** Parses a frame in several segments from its first kGatherBytes, gathered. */
   ParseStatus parseSegmented(const rte_mbuf* m, ParsedPacket& out) noexcept;
 

@@ -4,7 +4,7 @@
 // this one is for comparing two versions of the data plane quickly).
 //
 //   process_burst_bench [--flows N] [--seconds S] [--dscp D] [--no-meter] [--scatter]
-//                       [-- EAL args]
+//                       [--aligned | --spread] [--no-handoff] [-- EAL args]
 //
 // Like tools/bench: N admitted UDP flows with a srTCM meter far above the
 // offered rate (all green, DSCP 0 -> 46), 64-byte frames, flow i =
@@ -22,11 +22,26 @@
 // buckets, and how small that subset is (how well it caches) depends on the
 // key's byte layout rather than on the table.  Scattered keys spread over the
 // buckets as real traffic's do, whatever the layout.
+//
+// Several workers: one per EAL lcore (-l 0-1: two), each on its own lcore
+// with its own stream of bursts and its own TX queue of net_null0, as RSS
+// would give them.  By default each flow is in one worker's stream, chosen by
+// a hash of its number (an exact flow stays on one RSS queue, which need not
+// be its entry's owner), and a worker hands the packets of flows another
+// worker owns over that worker's ring, as qosgate does.  --aligned puts each
+// flow in its owner's stream (the best case: nothing is handed over);
+// --spread puts every flow in every stream (a wildcard rule that RSS
+// spreads); --no-handoff makes each worker meter whatever it receives, as
+// qosgate did before flow entries had owners (with --spread two cores then
+// write one meter unsynchronized: fast and wrong).  Prints, per worker, the median
+// cycles of a burst's processBurst() plus its drainHandoff() per packet it
+// received, and the packets all workers received per second.
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,7 +51,9 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_pause.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
 
 #include "appliance/dataplane/worker.h"
 #include "test/fakes/frame_builder.h"
@@ -98,6 +115,76 @@ private:
   uint64_t n_ = 0;
 };
 
+/** One worker's lcore: its stream of frames, its timings. */
+struct Lane {
+  qos::appliance::Worker* worker = nullptr;
+  qos::appliance::WorkerQueue queue;
+  std::vector<uint32_t> frames;  ///< capture indices, in the order this lane sends them
+  Histogram burst_cycles;
+  Histogram loop_cycles;
+  uint64_t n_pkts = 0;
+  bool pool_empty = false;
+};
+
+struct Bench {
+  const std::vector<std::array<uint8_t, 64>>* capture = nullptr;
+  const std::vector<uint16_t>* frame_len = nullptr;
+  rte_mempool* pool = nullptr;
+  rte_rcu_qsbr* qsbr = nullptr;
+  const qos::appliance::PolicySnapshot* policy = nullptr;
+  unsigned n_workers = 1;
+  bool handoff = false;  ///< whether the workers have hand-off rings
+  uint64_t end_tsc = 0;
+  std::atomic<unsigned> ready{0};
+  std::vector<Lane> lanes;
+};
+
+Bench* g_bench = nullptr;
+
+/** The timed loop of one worker; every lane starts it at once. */
+int runLane(void*) {
+  Bench& b = *g_bench;
+  const unsigned id = rte_lcore_index(static_cast<int>(rte_lcore_id()));
+  Lane& lane = b.lanes[id];
+  rte_rcu_qsbr_thread_register(b.qsbr, id);
+  rte_rcu_qsbr_thread_online(b.qsbr, id);
+  b.ready.fetch_add(1);
+  while (b.ready.load() < b.n_workers) {
+    rte_pause();
+  }
+  const auto& capture = *b.capture;
+  const auto& frame_len = *b.frame_len;
+  size_t next = 0;
+  uint64_t loop_start = rte_rdtsc();
+  while (rte_rdtsc() < b.end_tsc) {
+    std::array<rte_mbuf*, kBurstSize> pkts;
+    if (rte_pktmbuf_alloc_bulk(b.pool, pkts.data(), kBurstSize) != 0) {
+      lane.pool_empty = true;
+      break;
+    }
+    for (rte_mbuf* m : pkts) {
+      const uint32_t f = lane.frames[next];
+      rte_memcpy(rte_pktmbuf_mtod(m, void*), capture[f].data(), 64);
+      m->data_len = frame_len[f];
+      m->pkt_len = frame_len[f];
+      next = next + 1 == lane.frames.size() ? 0 : next + 1;
+    }
+    const uint64_t t0 = rte_rdtsc_precise();
+    lane.worker->processBurst(*b.policy, t0, lane.queue, pkts.data(), kBurstSize);
+    if (b.handoff) {
+      lane.worker->drainHandoff(*b.policy, t0);
+    }
+    const uint64_t t1 = rte_rdtsc_precise();
+    rte_rcu_qsbr_quiescent(b.qsbr, id);
+    lane.burst_cycles.add(t1 - t0);
+    lane.loop_cycles.add(t1 - loop_start);
+    loop_start = t1;
+    lane.n_pkts += kBurstSize;
+  }
+  rte_rcu_qsbr_thread_offline(b.qsbr, id);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,6 +193,9 @@ int main(int argc, char** argv) {
   uint8_t dscp = 46;
   bool metered = true;
   bool scatter = false;
+  bool spread = false;
+  bool aligned = false;
+  bool handoff = true;
   int eal_first = argc;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -123,11 +213,20 @@ int main(int argc, char** argv) {
       metered = false;
     } else if (arg == "--scatter") {
       scatter = true;
+    } else if (arg == "--spread") {
+      spread = true;
+    } else if (arg == "--aligned") {
+      aligned = true;
+    } else if (arg == "--no-handoff") {
+      handoff = false;
     } else {
       return fail(
           "usage: process_burst_bench [--flows N] [--seconds S] [--dscp D] [--no-meter] "
-          "[--scatter] [-- EAL args]");
+          "[--scatter] [--aligned | --spread] [--no-handoff] [-- EAL args]");
     }
+  }
+  if (n_flows == 0 || (aligned && spread)) {
+    return fail("--flows must be at least 1; --aligned and --spread exclude each other");
   }
   std::vector<std::string> eal = {argv[0]};
   if (eal_first < argc) {
@@ -146,6 +245,7 @@ int main(int argc, char** argv) {
     return fail("rte_eal_init failed");
   }
   const int socket = static_cast<int>(rte_socket_id());
+  const unsigned n_workers = rte_lcore_count();
 
   // The capture, as plain bytes, one frame per 64-byte line.
   const uint32_t n_frames = std::max(n_flows, kMinFrames);
@@ -157,23 +257,32 @@ int main(int argc, char** argv) {
     frame_len[i] = static_cast<uint16_t>(frame.size());
   }
 
+  // Enough mbufs for every lane's burst in flight and every hand-off ring full.
+  const unsigned n_mbufs = 8191 + (n_workers > 1 ? n_workers * 4096 : 0);
   rte_mempool* pool =
-      rte_pktmbuf_pool_create("bench_pool", 8191, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+      rte_pktmbuf_pool_create("bench_pool", n_mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
   uint16_t port = 0;
   if (pool == nullptr || rte_eth_dev_get_port_by_name("net_null0", &port) != 0) {
     return fail("no mbuf pool or no net_null0");
   }
   rte_eth_conf conf{};
-  if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 ||
-      rte_eth_rx_queue_setup(port, 0, 256, static_cast<unsigned>(socket), nullptr, pool) != 0 ||
-      rte_eth_tx_queue_setup(port, 0, 256, static_cast<unsigned>(socket), nullptr) != 0 ||
-      rte_eth_dev_start(port) != 0) {
+  const auto n_queues = static_cast<uint16_t>(n_workers);
+  if (rte_eth_dev_configure(port, n_queues, n_queues, &conf) != 0) {
+    return fail("cannot configure net_null0");
+  }
+  for (uint16_t q = 0; q < n_queues; ++q) {
+    if (rte_eth_rx_queue_setup(port, q, 256, static_cast<unsigned>(socket), nullptr, pool) != 0 ||
+        rte_eth_tx_queue_setup(port, q, 256, static_cast<unsigned>(socket), nullptr) != 0) {
+      return fail("cannot set up the queues of net_null0");
+    }
+  }
+  if (rte_eth_dev_start(port) != 0) {
     return fail("cannot start net_null0");
   }
 
-  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(1);
+  const size_t qsbr_size = rte_rcu_qsbr_get_memsize(n_workers);
   auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("bench_qsbr", qsbr_size, 64));
-  if (qsbr == nullptr || rte_rcu_qsbr_init(qsbr, 1) != 0) {
+  if (qsbr == nullptr || rte_rcu_qsbr_init(qsbr, n_workers) != 0) {
     return fail("cannot create the RCU variable");
   }
   auto table = qos::appliance::FlowTable::create("bench", kTableCapacity, socket, qsbr);
@@ -204,56 +313,120 @@ int main(int argc, char** argv) {
       qos::appliance::PolicySnapshot::build(qos::appliance::TrafficPolicy{});
   const std::atomic<const qos::appliance::PolicySnapshot*> published{&policy};
   const std::atomic<bool> stop{false};
+
+  std::vector<rte_ring*> rings;
+  if (n_workers > 1 && handoff) {
+    for (unsigned w = 0; w < n_workers; ++w) {
+      rte_ring* ring =
+          rte_ring_create(("bench_ho" + std::to_string(w)).c_str(), 4096, socket, RING_F_SC_DEQ);
+      if (ring == nullptr) {
+        return fail("cannot create a hand-off ring");
+      }
+      rings.push_back(ring);
+    }
+  }
   qos::appliance::WorkerShared shared;
   shared.flows = table->get();
   shared.policy = &published;
   shared.qsbr = qsbr;
   shared.stop = &stop;
-  const qos::appliance::WorkerQueue queue{port, 0, port, 0};
-  // The Worker is large (per-port counters): keep it off the stack.
-  auto worker = std::make_unique<qos::appliance::Worker>(
-      0, shared, std::vector<qos::appliance::WorkerQueue>{});
-  rte_rcu_qsbr_thread_register(qsbr, 0);
-  rte_rcu_qsbr_thread_online(qsbr, 0);
+  shared.n_workers = rings.empty() ? 1 : n_workers;
+  shared.handoff = rings.empty() ? nullptr : rings.data();
 
-  Histogram burst_cycles;
-  Histogram loop_cycles;
+  Bench bench;
+  g_bench = &bench;
+  bench.capture = &capture;
+  bench.frame_len = &frame_len;
+  bench.pool = pool;
+  bench.qsbr = qsbr;
+  bench.policy = &policy;
+  bench.n_workers = n_workers;
+  bench.handoff = !rings.empty();
+  bench.lanes.resize(n_workers);
+  // The Workers are large (per-port counters): keep them off the stack.
+  std::vector<std::unique_ptr<qos::appliance::Worker>> workers;
+  for (unsigned w = 0; w < n_workers; ++w) {
+    Lane& lane = bench.lanes[w];
+    lane.queue =
+        qos::appliance::WorkerQueue{port, static_cast<uint16_t>(w), port, static_cast<uint16_t>(w)};
+    workers.push_back(std::make_unique<qos::appliance::Worker>(
+        w, shared, std::vector<qos::appliance::WorkerQueue>{lane.queue}));
+    lane.worker = workers.back().get();
+  }
+  for (uint32_t f = 0; f < n_frames; ++f) {
+    unsigned w = (((f % n_flows) * 2654435761u) >> 16) % n_workers;  // the flow's RSS queue
+    if (aligned) {
+      qos::appliance::ParsedPacket parsed;
+      qos::appliance::parsePacket(std::span<const uint8_t>(capture[f].data(), frame_len[f]),
+                                  frame_len[f], parsed);
+      w = (*table)->ownerOf((*table)->find(parsed.key), n_workers);
+    }
+    for (unsigned l = 0; l < n_workers; ++l) {
+      if (spread || l == w) {
+        bench.lanes[l].frames.push_back(f);
+      }
+    }
+  }
+  for (const Lane& lane : bench.lanes) {
+    if (lane.frames.empty()) {
+      return fail("a worker has no flow in its stream: give more flows, or --spread");
+    }
+  }
+
   const uint64_t hz = rte_get_tsc_hz();
-  const uint64_t end_tsc = rte_rdtsc() + static_cast<uint64_t>(seconds * static_cast<double>(hz));
-  uint32_t next = 0;
+  bench.end_tsc = rte_rdtsc() + static_cast<uint64_t>(seconds * static_cast<double>(hz));
+  const uint64_t start_tsc = rte_rdtsc();
+  rte_eal_mp_remote_launch(runLane, nullptr, CALL_MAIN);
+  rte_eal_mp_wait_lcore();
+  const double elapsed = static_cast<double>(rte_rdtsc() - start_tsc) / static_cast<double>(hz);
+  // What is still in a ring was handed over after its owner stopped: it goes now.
+  if (!rings.empty()) {
+    for (Lane& lane : bench.lanes) {
+      while (lane.worker->drainHandoff(policy, rte_rdtsc())) {
+      }
+    }
+  }
+
   uint64_t n_pkts = 0;
-  uint64_t loop_start = rte_rdtsc();
-  while (rte_rdtsc() < end_tsc) {
-    std::array<rte_mbuf*, kBurstSize> pkts;
-    if (rte_pktmbuf_alloc_bulk(pool, pkts.data(), kBurstSize) != 0) {
+  uint64_t remarked = 0;
+  uint64_t tx_full = 0;
+  uint64_t handoff_full = 0;
+  for (const Lane& lane : bench.lanes) {
+    if (lane.pool_empty) {
       return fail("mbuf pool empty: something leaks");
     }
-    for (rte_mbuf* m : pkts) {
-      rte_memcpy(rte_pktmbuf_mtod(m, void*), capture[next].data(), 64);
-      m->data_len = frame_len[next];
-      m->pkt_len = frame_len[next];
-      next = next + 1 == n_frames ? 0 : next + 1;
-    }
-    const uint64_t t0 = rte_rdtsc_precise();
-    worker->processBurst(policy, t0, queue, pkts.data(), kBurstSize);
-    const uint64_t t1 = rte_rdtsc_precise();
-    rte_rcu_qsbr_quiescent(qsbr, 0);
-    burst_cycles.add(t1 - t0);
-    loop_cycles.add(t1 - loop_start);
-    loop_start = t1;
-    n_pkts += kBurstSize;
+    n_pkts += lane.n_pkts;
+    const auto& c = lane.worker->counters(port);
+    remarked += c.remarked_pkts.load();
+    tx_full += c.drops[static_cast<size_t>(qos::appliance::DropReason::TxFull)].load();
+    handoff_full += c.drops[static_cast<size_t>(qos::appliance::DropReason::HandoffFull)].load();
   }
-  rte_rcu_qsbr_thread_offline(qsbr, 0);
-  const auto& c = worker->counters(port);
-  std::printf("flows %u%s  packets %lu  remarked %lu  dropped-tx %lu\n", n_flows,
-              scatter ? " (scattered)" : "", static_cast<unsigned long>(n_pkts),
-              static_cast<unsigned long>(c.remarked_pkts.load()),
-              static_cast<unsigned long>(
-                  c.drops[static_cast<size_t>(qos::appliance::DropReason::TxFull)].load()));
-  std::printf("processBurst: %.1f TSC cycles/packet (median burst); whole loop %.1f\n",
-              static_cast<double>(burst_cycles.median()) / kBurstSize,
-              static_cast<double>(loop_cycles.median()) / kBurstSize);
-  worker.reset();
+  const std::string streams = std::string(" (") +
+                              (spread    ? "spread"
+                               : aligned ? "aligned"
+                                         : "hashed") +
+                              (rings.empty() ? ", no hand-off)" : ", hand-off)");
+  std::printf("flows %u%s  workers %u%s  packets %lu  remarked %lu  dropped-tx %lu", n_flows,
+              scatter ? " (scattered)" : "", n_workers, n_workers == 1 ? "" : streams.c_str(),
+              static_cast<unsigned long>(n_pkts), static_cast<unsigned long>(remarked),
+              static_cast<unsigned long>(tx_full));
+  if (!rings.empty()) {
+    std::printf("  dropped-handoff-full %lu", static_cast<unsigned long>(handoff_full));
+  }
+  std::printf("\n");
+  for (unsigned w = 0; w < n_workers; ++w) {
+    const Lane& lane = bench.lanes[w];
+    std::printf("%sprocessBurst%s: %.1f TSC cycles/packet (median burst); whole loop %.1f\n",
+                n_workers > 1 ? ("worker " + std::to_string(w) + " ").c_str() : "",
+                n_workers > 1 ? "+drainHandoff" : "",
+                static_cast<double>(lane.burst_cycles.median()) / kBurstSize,
+                static_cast<double>(lane.loop_cycles.median()) / kBurstSize);
+  }
+  std::printf("all workers: %.2f Mpps received\n", static_cast<double>(n_pkts) / elapsed / 1e6);
+  workers.clear();
+  for (rte_ring* ring : rings) {
+    rte_ring_free(ring);
+  }
   table->reset();
   rte_free(qsbr);
   rte_eth_dev_stop(port);
