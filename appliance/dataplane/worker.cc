@@ -272,6 +272,8 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
     pc.rx_bytes.add(rx_bytes);
   }
 
+  const unsigned n_workers = handed_off ? 1 : shared_.n_workers;  // 1: meter all found here
+
   // Stage 2: admitted flows, one bulk lookup per wildcard mask in use, most
   // specific first; a packet found under one mask is not looked up again.
   // Each entry found is prefetched: stage 3 reads its one hot line first.
@@ -300,7 +302,11 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
       for (uint16_t j = 0; j < n_pending; ++j) {
         if ((hits >> j) & 1u) {
           entry[pending[j]] = found[j];
-          rte_prefetch0(found[j]);
+          // Only an entry this worker meters: its owner writes it on every
+          // packet, and a read here would make that line bounce between cores.
+          if (n_workers == 1 || flows.ownerOf(found[j], n_workers) == thread_id_) {
+            rte_prefetch0(found[j]);
+          }
         } else {
           pending[still++] = pending[j];
         }
@@ -311,7 +317,6 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
 
   // Stage 3: decide and mark.  A flow another worker owns is handed to it.
   const MeterProfile* profiles = flows.profiles();
-  const unsigned n_workers = handed_off ? 1 : shared_.n_workers;
   std::array<uint8_t, kBurstSize> owner;
   uint16_t n_handed = 0;
   for (uint16_t k = 0; k < n_ip; ++k) {
