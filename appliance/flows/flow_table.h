@@ -206,16 +206,19 @@ public:
   bool remove(const FlowKey& key);
   /** Frees removed entries whose grace period is over.  @return how many are still pending. */
   unsigned reclaim();
-  /** The entry installed under @p key, or nullptr.  Its counters are the workers' to write. */
   /**
    * Which of @p n_workers workers meters and counts @p entry: slots are
    * spread over the workers, so every packet of a rule, whichever queue
-   * it came in on, is metered by one worker (worker.h: hand-off).
+   * it came in on, is metered by one worker (worker.h: hand-off).  A worker
+   * asks for every packet it finds an entry for: a multiply and a shift
+   * (Fibonacci hashing of the slot, scaled to n_workers), never a division.
    */
   unsigned ownerOf(const FlowEntry* entry, unsigned n_workers) const noexcept {
-    return static_cast<unsigned>(entry - entries_) % n_workers;
+    const auto slot = static_cast<uint32_t>(entry - entries_);
+    return static_cast<unsigned>((uint64_t{slot * 2654435761u} * n_workers) >> 32);
   }
 
+  /** The entry installed under @p key, or nullptr.  Its counters are the workers' to write. */
   const FlowEntry* find(const FlowKey& key) const {
     void* data = nullptr;
     return rte_hash_lookup_data(hash_, &key, &data) >= 0 ? static_cast<const FlowEntry*>(data)
