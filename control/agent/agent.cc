@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "control/agent/agent_status.h"
 #include "control/common/clock.h"
 #include "control/common/log.h"
 #include "control/protocol/error_codes.h"
@@ -61,7 +62,17 @@ std::string flowText(uint64_t flow_id) { return "flow " + std::to_string(flow_id
 }  // namespace
 
 Agent::Agent(Options options, std::unique_ptr<client::Session> upstream)
-    : options_(std::move(options)), upstream_(std::move(upstream)) {}
+    : options_(std::move(options)), upstream_(std::move(upstream)) {
+  PolicyHolder::Options holder;
+  holder.ask = [this](control::AdmissionRequest request) {
+    return upstream_->request(std::move(request));
+  };
+  holder.steady_ms = options_.steady_ms;
+  policies_ = std::make_unique<PolicyHolder>(std::move(holder));
+  for (const std::string& change : policies_->set(options_.config.policies)) {
+    log::info(change);
+  }
+}
 
 Result<std::unique_ptr<Agent>> Agent::start(Options options) {
   if (!options.steady_ms) {
@@ -101,6 +112,7 @@ Result<std::unique_ptr<Agent>> Agent::start(Options options) {
 }
 
 Agent::~Agent() {
+  policies_->releaseAll();
   for (auto& [identity, client] : clients_) {
     for (auto& [flow_id, held] : client.grants) {
       static_cast<void>(held.grant->release());
@@ -171,9 +183,33 @@ size_t Agent::grants() const {
 }
 
 void Agent::run(const std::atomic<bool>& stop) {
+  policies_->tick();
   while (!stop.load()) {
     serveOnce(100);
   }
+}
+
+void Agent::reload(const AgentConfig& config) {
+  const AgentConfig& now = options_.config;
+  if (config.listen != now.listen || config.name != now.name || config.manager != now.manager ||
+      config.secret_key_path != now.secret_key_path ||
+      config.manager_public_key != now.manager_public_key ||
+      config.client_timeout_ms != now.client_timeout_ms ||
+      config.request_timeout_ms != now.request_timeout_ms ||
+      config.socket_mode != now.socket_mode || config.socket_group != now.socket_group) {
+    log::warning(
+        "reload: only [[policy]] changes are taken while running; the [agent] "
+        "changes wait for a restart");
+  }
+  options_.config.policies = config.policies;
+  const std::vector<std::string> changes = policies_->set(config.policies);
+  for (const std::string& change : changes) {
+    log::info(change);
+  }
+  log::info("reload: " + std::to_string(config.policies.size()) + " standing " +
+            (config.policies.size() == 1 ? "policy" : "policies") + ", " +
+            std::to_string(changes.size()) + " changed");
+  policies_->tick();
 }
 
 void Agent::serveOnce(int wait_ms) {
@@ -214,10 +250,15 @@ void Agent::serveOnce(int wait_ms) {
     }
   }
   dropSilentClients();
+  policies_->tick();
 }
 
 void Agent::handle(const std::string& identity, const control::Request& request,
                    control::Reply& reply) {
+  if (request.type == kStatusRequest) {  // an operator's look, not a client
+    status(reply);
+    return;
+  }
   Client& client = clients_[identity];
   client.last_seen_ms = options_.steady_ms();
   const std::optional<MessageType> type = control::messageTypeOf(request.type);
@@ -241,7 +282,7 @@ void Agent::handle(const std::string& identity, const control::Request& request,
       return;
     default:
       setError(reply, "not_authorized",
-               "qos-agent serves provision, refresh, release and ping; '" + request.type +
+               "qos-agent serves provision, refresh, release, ping and status; '" + request.type +
                    "' is for the manager");
       return;
   }
@@ -321,6 +362,17 @@ void Agent::release(Client& client, const control::Request& request, control::Re
   }
   log::info("released " + flowText(body->flow_id) + " for a local client");
   reply.body_json = control::encodeObject(held->grant());
+}
+
+void Agent::status(control::Reply& reply) const {
+  AgentStatus out;
+  out.name = options_.config.name;
+  out.manager = options_.config.manager;
+  out.version = QOS_VERSION;
+  out.clients = clients_.size();
+  out.client_grants = grants();
+  out.policies = policies_->status();
+  reply.body_json = control::encodeObject(out);
 }
 
 void Agent::dropSilentClients() {

@@ -13,6 +13,10 @@
 // while the manager was away) is reported to its client at its next
 // refresh as an unknown flow, with the reason.
 //
+// Standing policies ([[policy]] in its config) are flows it holds QoS for
+// without any client: asked for at start and on reload, kept, asked for
+// again with backoff while denied, refused or unanswered (standing_policies.h).
+//
 // One thread serves everything; a request waits for the manager's reply
 // (up to request_timeout) before the next is read.
 #pragma once
@@ -28,6 +32,7 @@
 #include <zmq.hpp>
 
 #include "control/agent/agent_config.h"
+#include "control/agent/standing_policies.h"
 #include "control/client/session.h"
 #include "control/common/result.h"
 #include "control/protocol/envelope.h"
@@ -57,6 +62,14 @@ public:
   /** Waits up to @p wait_ms for one request and serves it; then lets silent clients go. */
   void serveOnce(int wait_ms);
 
+  /**
+   * Takes a changed config (SIGHUP): its [[policy]] set replaces the one
+   * held (policy_holder.h); other settings need a restart, and a change to
+   * one is logged as ignored.
+   */
+  void reload(const AgentConfig& config);
+
+  const PolicyHolder& policies() const { return *policies_; }
   size_t clients() const { return clients_.size(); }
   size_t grants() const;
   const std::string& endpoint() const { return endpoint_; }
@@ -83,13 +96,15 @@ private:
   void refresh(Client& client, const control::Request& request, control::Reply& reply);
   void release(Client& client, const control::Request& request, control::Reply& reply);
   void dropSilentClients();
+  void status(control::Reply& reply) const;
 
   Options options_;
   std::unique_ptr<zmq::context_t> own_context_;
   std::unique_ptr<zmq::socket_t> router_;
   std::string endpoint_;
   std::unique_ptr<client::Session> upstream_;
-  std::map<std::string, Client> clients_;  ///< by ZeroMQ routing id
+  std::map<std::string, Client> clients_;   ///< by ZeroMQ routing id
+  std::unique_ptr<PolicyHolder> policies_;  ///< released before upstream_ closes
 };
 
 }  // namespace qos::agent

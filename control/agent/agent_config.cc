@@ -1,10 +1,13 @@
 #include "control/agent/agent_config.h"
 
+#include <algorithm>
 #include <optional>
 #include <vector>
 
 #include <grp.h>
 
+#include "control/common/ip_prefix.h"
+#include "control/common/ip_protocol.h"
 #include "control/common/units.h"
 #include "control/config/endpoint.h"
 #include "control/config/toml_support.h"
@@ -38,12 +41,69 @@ std::optional<uint32_t> groupId(const std::string& name) {
   return found->gr_gid;
 }
 
+/** One [[policy]]; nullopt (with the error recorded) if it is wrong. */
+std::optional<StandingPolicy> readPolicy(Section& p, size_t index) {
+  StandingPolicy policy;
+  const auto name = p.getString("name");
+  const auto app = p.getString("app");
+  const auto src = p.getString("src", Need::Required);
+  const auto dst = p.getString("dst", Need::Required);
+  const auto proto = p.getString("proto", Need::Required);
+  const auto sport = p.getInt("sport", 0, 65535);
+  const auto dport = p.getInt("dport", 0, 65535);
+  const auto bidir = p.getBool("bidir");
+  const auto lease = p.getString("lease");
+  p.rejectUnknownKeys();
+  if (p.reader().failed()) {
+    return std::nullopt;
+  }
+  policy.name = name.value_or("policy-" + std::to_string(index + 1));
+  control::AdmissionRequest& r = policy.request;
+  r.application = app.value_or("");
+  r.bidirectional = bidir.value_or(false);
+  r.flow.src_port = static_cast<uint16_t>(sport.value_or(0));
+  r.flow.dst_port = static_cast<uint16_t>(dport.value_or(0));
+  const std::optional<uint8_t> protocol = ipProtocolNumber(*proto);
+  Result<IpAddress> src_ip = parseIpAddress(*src);
+  Result<IpAddress> dst_ip = parseIpAddress(*dst);
+  if (!config::isPeerName(policy.name)) {
+    p.failAt("name", "invalid name '" + policy.name + "': letters, digits, '-' and '_'");
+  } else if (app && app->empty()) {
+    p.failAt("app", "empty: omit app to let the manager identify the flow by its ports");
+  } else if (!src_ip) {
+    p.failAt("src", src_ip.error().message);
+  } else if (!dst_ip) {
+    p.failAt("dst", dst_ip.error().message);
+  } else if (src_ip->family != dst_ip->family) {
+    p.failAt("dst", "src and dst must both be IPv4 or both IPv6");
+  } else if (!protocol || !ipProtocolHasPorts(*protocol)) {
+    p.failAt("proto",
+             "'" + *proto + "' is not a protocol a flow is admitted for: udp, tcp or sctp");
+  }
+  if (p.reader().failed()) {
+    return std::nullopt;
+  }
+  r.flow.src = *src_ip;
+  r.flow.dst = *dst_ip;
+  r.flow.protocol = *protocol;
+  if (lease) {
+    if (Result<uint64_t> ms = parseDurationMs(*lease); ms && *ms >= 1000 && *ms <= 86'400'000) {
+      r.lease_sec = static_cast<uint32_t>(*ms / 1000);
+    } else {
+      p.failAt("lease", ms ? "from 1s to 24h" : ms.error().message);
+      return std::nullopt;
+    }
+  }
+  return policy;
+}
+
 Result<AgentConfig> readConfig(const toml::table& root, const std::string& path) {
   ConfigReader reader;
   Section top(reader, root, "");
   AgentConfig cfg;
   cfg.source_path = path;
   std::optional<Section> agent = top.getTable("agent", Need::Required);
+  std::vector<Section> policies = top.getTableArray("policy");
   top.rejectUnknownKeys();
   if (!agent || reader.failed()) {
     return reader.failed() ? Result<AgentConfig>(reader.error())
@@ -124,6 +184,27 @@ Result<AgentConfig> readConfig(const toml::table& root, const std::string& path)
   if (secret) {
     cfg.secret_key_path = config::pathFromConfig(path, *secret);
     cfg.manager_public_key = config::publicKeyFromConfig(path, *manager_key);
+  }
+  for (size_t i = 0; i < policies.size() && !reader.failed(); ++i) {
+    if (std::optional<StandingPolicy> policy = readPolicy(policies[i], i)) {
+      const bool named_twice =
+          std::any_of(cfg.policies.begin(), cfg.policies.end(),
+                      [&](const StandingPolicy& p) { return p.name == policy->name; });
+      const bool same_flow = std::any_of(
+          cfg.policies.begin(), cfg.policies.end(),
+          [&](const StandingPolicy& p) { return p.request.flow == policy->request.flow; });
+      if (named_twice) {
+        policies[i].failAt(
+            "name", "another [[policy]] is named '" + policy->name + "': names must be unique");
+      } else if (same_flow) {
+        policies[i].fail("another [[policy]] holds the same flow");
+      } else {
+        cfg.policies.push_back(std::move(*policy));
+      }
+    }
+  }
+  if (reader.failed()) {
+    return reader.error();
   }
   return cfg;
 }

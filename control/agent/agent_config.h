@@ -5,10 +5,19 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "control/common/result.h"
+#include "control/protocol/messages.h"
 
 namespace qos::agent {
+
+/** One [[policy]]: a flow the agent holds QoS for on the host's behalf. */
+struct StandingPolicy {
+  std::string name;                   ///< unique in the config; names it in logs and status
+  control::AdmissionRequest request;  ///< app ("" = the manager identifies it), flow, bidir, lease
+  bool operator==(const StandingPolicy&) const = default;
+};
 
 /** Where qos-agent listens unless told otherwise. */
 inline constexpr const char* kDefaultListen = "ipc:///run/qos-agent/agent.sock";
@@ -24,8 +33,9 @@ struct AgentConfig {
   int request_timeout_ms = 3000;        ///< each request to the manager
   /// An ipc:// socket's permission bits (who may connect needs write access).
   uint32_t socket_mode = 0660;
-  std::string socket_group;  ///< an ipc:// socket's group; "": the agent's own
-  uint32_t socket_gid = 0;   ///< socket_group's id, resolved when the config is read
+  std::string socket_group;              ///< an ipc:// socket's group; "": the agent's own
+  uint32_t socket_gid = 0;               ///< socket_group's id, resolved when the config is read
+  std::vector<StandingPolicy> policies;  ///< [[policy]], in the file's order
 };
 
 /** Reads @p path; errors name file:line:column and the key. */

@@ -48,6 +48,9 @@ std::variant<Options, int> parseOptions(int argc, char** argv, const Description
                                                  "TOML config file (required)")(
       "check-config", "validate the config and exit (0 valid, 2 invalid)")("verbose,v",
                                                                            "log debug messages");
+  for (const auto& [name, help] : description.flags) {
+    desc.add_options()(name.c_str(), help.c_str());
+  }
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -73,7 +76,13 @@ std::variant<Options, int> parseOptions(int argc, char** argv, const Description
               << " --help)\n";
     return kExitUsage;
   }
-  return Options{vm["config"].as<std::string>(), vm.count("check-config") != 0};
+  Options options{vm["config"].as<std::string>(), vm.count("check-config") != 0, {}};
+  for (const auto& [name, help] : description.flags) {
+    if (vm.count(name) != 0) {
+      options.flags.insert(name);
+    }
+  }
+  return options;
 }
 
 int runGuarded(const char* program, const std::function<int()>& body) {

@@ -5,8 +5,11 @@
 
 #include <atomic>
 #include <functional>
+#include <set>
 #include <string>
+#include <utility>
 #include <variant>
+#include <vector>
 
 namespace qos::daemon {
 
@@ -29,6 +32,7 @@ bool takeReload();
 struct Options {
   std::string config_path;
   bool check_config = false;
+  std::set<std::string> flags;  ///< the Description's flags given
 };
 
 /** What a daemon prints for --help and --version. */
@@ -37,6 +41,8 @@ struct Description {
   std::string usage;    ///< first lines of --help, up to "Options"
   std::string signals;  ///< what the signals do, printed after the options
   std::string version;  ///< the --version line
+  /// A daemon's own flags without a value, as {"status", "what it does"}.
+  std::vector<std::pair<std::string, std::string>> flags = {};
 };
 
 /**

@@ -2,8 +2,11 @@
 #include "control/agent/agent_config.h"
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
+
+#include "control/common/ip_prefix.h"
 
 namespace qos::agent {
 namespace {
@@ -90,6 +93,80 @@ TEST(AgentConfigTest, RefusalsNameFileLineColumnAndKey) {
 
   e = errorOf("[agnet]\n");
   EXPECT_FALSE(e.empty());
+}
+
+TEST(AgentConfigTest, StandingPolicies) {
+  Result<AgentConfig> r = parseAgentConfig(R"([agent]
+name = "host-a"
+manager = "tcp://127.0.0.1:7700"
+
+[[policy]]
+name = "media"
+app = "media"
+src = "198.18.1.10"
+dst = "198.19.1.20"
+proto = "udp"
+dport = 5004
+bidir = true
+lease = "2m"
+
+[[policy]]
+src = "2001:db8::1"
+dst = "2001:db8:1::2"
+proto = "tcp"
+)",
+                                           "a.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_EQ(r->policies.size(), 2u);
+  const control::AdmissionRequest& media = r->policies[0].request;
+  EXPECT_EQ(r->policies[0].name, "media");
+  EXPECT_EQ(media.application, "media");
+  EXPECT_EQ(formatIpAddress(media.flow.src), "198.18.1.10");
+  EXPECT_EQ(formatIpAddress(media.flow.dst), "198.19.1.20");
+  EXPECT_EQ(media.flow.protocol, 17);
+  EXPECT_EQ(media.flow.src_port, 0) << "absent: any";
+  EXPECT_EQ(media.flow.dst_port, 5004);
+  EXPECT_TRUE(media.bidirectional);
+  EXPECT_EQ(media.lease_sec, 120u);
+  const StandingPolicy& second = r->policies[1];
+  EXPECT_EQ(second.name, "policy-2") << "an unnamed policy is named by its place";
+  EXPECT_EQ(second.request.application, "") << "the manager identifies it";
+  EXPECT_EQ(second.request.flow.protocol, 6);
+  EXPECT_FALSE(second.request.bidirectional);
+  EXPECT_EQ(second.request.lease_sec, 0u) << "the manager's default";
+}
+
+TEST(AgentConfigTest, StandingPolicyRefusalsNameFileLineColumn) {
+  const std::string head = "[agent]\nname = \"h\"\nmanager = \"tcp://127.0.0.1:7700\"\n";
+  const std::string flow = "src = \"198.18.1.10\"\ndst = \"198.19.1.20\"\nproto = \"udp\"\n";
+  struct Case {
+    std::string body;      // after "[[policy]]" on line 4
+    std::string location;  // "a.toml:LINE:"
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {"src = \"198.18.1.300\"\ndst = \"198.19.1.20\"\nproto = \"udp\"\n",
+       "agent.toml:5:", "198.18.1.300"},
+      {"src = \"198.18.1.10\"\ndst = \"2001:db8::1\"\nproto = \"udp\"\n",
+       "agent.toml:6:", "IPv4 or both IPv6"},
+      {"src = \"198.18.1.10\"\ndst = \"198.19.1.20\"\nproto = \"icmp\"\n",
+       "agent.toml:7:", "udp, tcp or sctp"},
+      {flow + "dport = 70000\n", "agent.toml:8:", "dport"},
+      {flow + "lease = \"0s\"\n", "agent.toml:8:", "lease"},
+      {flow + "lease = \"25h\"\n", "agent.toml:8:", "from 1s to 24h"},
+      {flow + "lease = \"soon\"\n", "agent.toml:8:", "lease"},
+      {flow + "name = \"my policy\"\n", "agent.toml:8:", "invalid name"},
+      {flow + "app = \"\"\n", "agent.toml:8:", "omit app"},
+      {flow + "port = 5004\n", "agent.toml:8:", "port"},
+      {"src = \"198.18.1.10\"\nproto = \"udp\"\n", "agent.toml:4:", "dst"},
+      {flow + "\n[[policy]]\n" + flow, "agent.toml:9:", "same flow"},
+      {flow + "name = \"x\"\n\n[[policy]]\nname = \"x\"\n" + flow, "agent.toml:11:", "named 'x'"},
+  };
+  for (const Case& c : cases) {
+    const std::string e = errorOf(head + "[[policy]]\n" + c.body);
+    EXPECT_NE(e.find(c.location), std::string::npos) << c.body << "\n-> " << e;
+    EXPECT_NE(e.find(c.says), std::string::npos) << c.body << "\n-> " << e;
+  }
 }
 
 }  // namespace
