@@ -20,8 +20,11 @@ packages=(
   dpdk-dev libdpdk-dev libboost-program-options-dev libtomlplusplus-dev
   prometheus-cpp-dev libzmq3-dev cppzmq-dev nlohmann-json3-dev libsimdjson-dev libsqlite3-dev
   libgtest-dev libgmock-dev libpcap-dev
+  # qos-agent's host enforcement: nftables and netlink (tc)
+  libnftables-dev libnl-route-3-dev
   # run-time tools for the demo, tests and benchmarks
   dpdk dpdk-doc iproute2 ethtool tshark tcpdump python3-scapy python3-zmq iputils-ping iperf3 procps curl
+  nftables
 )
 
 missing=()

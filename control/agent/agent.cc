@@ -61,13 +61,21 @@ std::string flowText(uint64_t flow_id) { return "flow " + std::to_string(flow_id
 
 }  // namespace
 
-Agent::Agent(Options options, std::unique_ptr<client::Session> upstream)
-    : options_(std::move(options)), upstream_(std::move(upstream)) {
+Agent::Agent(Options options, std::unique_ptr<client::Session> upstream,
+             std::unique_ptr<HostEnforcer> enforcer)
+    : options_(std::move(options)), upstream_(std::move(upstream)), enforcer_(std::move(enforcer)) {
   PolicyHolder::Options holder;
   holder.ask = [this](control::AdmissionRequest request) {
     return upstream_->request(std::move(request));
   };
   holder.steady_ms = options_.steady_ms;
+  holder.watch = [this](const control::Grant& grant, bool held) {
+    if (held) {
+      enforce(grant);
+    } else {
+      unenforce(grant.flow_id);
+    }
+  };
   policies_ = std::make_unique<PolicyHolder>(std::move(holder));
   for (const std::string& change : policies_->set(options_.config.policies)) {
     log::info(change);
@@ -100,11 +108,27 @@ Result<std::unique_ptr<Agent>> Agent::start(Options options) {
       upstream.curve = control::CurveClientKeys{own->public_z85, own->secret_z85, *manager};
     }
   }
+  std::unique_ptr<HostEnforcer> enforcer;
+  if (options.config.enforce.mode == EnforceMode::Nftables) {
+    Result<std::unique_ptr<HostKernel>> kernel =
+        options.open_kernel ? options.open_kernel() : openHostKernel();
+    if (!kernel) {
+      return kernel.error();
+    }
+    Result<std::unique_ptr<HostEnforcer>> started =
+        HostEnforcer::start(options.config.enforce, std::move(*kernel));
+    if (!started) {
+      return started.error();
+    }
+    enforcer = std::move(*started);
+    log::info("enforce: " + enforcer->summary());
+  }
   Result<std::unique_ptr<client::Session>> session = client::Session::open(std::move(upstream));
   if (!session) {
     return session.error();
   }
-  std::unique_ptr<Agent> agent(new Agent(std::move(options), std::move(*session)));
+  std::unique_ptr<Agent> agent(
+      new Agent(std::move(options), std::move(*session), std::move(enforcer)));
   if (Result<void> bound = agent->bind(); !bound) {
     return bound.error();
   }
@@ -115,7 +139,37 @@ Agent::~Agent() {
   policies_->releaseAll();
   for (auto& [identity, client] : clients_) {
     for (auto& [flow_id, held] : client.grants) {
+      unenforce(flow_id);
       static_cast<void>(held.grant->release());
+    }
+  }
+}
+
+void Agent::enforce(const control::Grant& grant) {
+  if (!enforcer_) {
+    return;
+  }
+  if (Result<void> r = enforcer_->apply(grant); !r) {
+    log::warning("enforce: flow " + std::to_string(grant.flow_id) +
+                 " is held but not enforced on this host: " + r.error().message);
+  }
+}
+
+void Agent::unenforce(uint64_t flow_id) {
+  if (enforcer_) {
+    enforcer_->remove(flow_id);
+  }
+}
+
+void Agent::unenforceLost() {
+  if (!enforcer_ || enforcer_->size() == 0) {
+    return;
+  }
+  for (auto& [identity, client] : clients_) {
+    for (auto& [flow_id, held] : client.grants) {
+      if (held.grant->state() != client::GrantState::Held) {
+        unenforce(flow_id);
+      }
     }
   }
 }
@@ -196,10 +250,11 @@ void Agent::reload(const AgentConfig& config) {
       config.manager_public_key != now.manager_public_key ||
       config.client_timeout_ms != now.client_timeout_ms ||
       config.request_timeout_ms != now.request_timeout_ms ||
-      config.socket_mode != now.socket_mode || config.socket_group != now.socket_group) {
+      config.socket_mode != now.socket_mode || config.socket_group != now.socket_group ||
+      !(config.enforce == now.enforce)) {
     log::warning(
         "reload: only [[policy]] changes are taken while running; the [agent] "
-        "changes wait for a restart");
+        "and [enforce] changes wait for a restart");
   }
   options_.config.policies = config.policies;
   const std::vector<std::string> changes = policies_->set(config.policies);
@@ -250,6 +305,7 @@ void Agent::serveOnce(int wait_ms) {
     }
   }
   dropSilentClients();
+  unenforceLost();
   policies_->tick();
 }
 
@@ -313,6 +369,7 @@ void Agent::provision(Client& client, const control::Request& request, control::
   log::info("granted " + flowText(held->flowId()) + " (" + held->grant().profile.class_name +
             ", DSCP " + std::to_string(held->grant().dscp) + ") to a local client");
   const uint64_t flow_id = held->flowId();
+  enforce(held->grant());
   client.grants[flow_id] = Held{std::move(held), lease_ms};
   reply.body_json = control::encodeObject(granted);
 }
@@ -337,6 +394,7 @@ void Agent::refresh(Client& client, const control::Request& request, control::Re
   if (it->second.grant->state() != client::GrantState::Held) {
     setError(reply, "unknown_flow",
              flowText(body->flow_id) + " was lost: " + it->second.grant->lostReason());
+    unenforce(body->flow_id);
     client.grants.erase(it);
     return;
   }
@@ -356,6 +414,7 @@ void Agent::release(Client& client, const control::Request& request, control::Re
   }
   std::shared_ptr<client::HeldGrant> held = std::move(it->second.grant);
   client.grants.erase(it);
+  unenforce(body->flow_id);
   if (Result<void> r = held->release(); !r) {
     setError(reply, wireCodeOf(r.error().code), r.error().message);
     return;
@@ -371,7 +430,11 @@ void Agent::status(control::Reply& reply) const {
   out.version = QOS_VERSION;
   out.clients = clients_.size();
   out.client_grants = grants();
+  out.enforcement = enforcer_ ? enforcer_->summary() : "none";
   out.policies = policies_->status();
+  for (PolicyStatus& p : out.policies) {
+    p.enforced = enforcer_ && p.flow_id != 0 && enforcer_->enforces(p.flow_id);
+  }
   reply.body_json = control::encodeObject(out);
 }
 
@@ -386,6 +449,7 @@ void Agent::dropSilentClients() {
     if (!client.grants.empty()) {
       size_t released = 0;
       for (auto& [flow_id, held] : client.grants) {
+        unenforce(flow_id);
         released += held.grant->release().ok() ? 1 : 0;
       }
       log::info("a local client went silent: released " + std::to_string(released) + " of its " +

@@ -17,6 +17,9 @@
 // without any client: asked for at start and on reload, kept, asked for
 // again with backoff while denied, refused or unanswered (standing_policies.h).
 //
+// With [enforce] mode = "nftables" every grant it holds is also marked,
+// policed or shaped in this host's kernel (enforce/host_enforcer.h).
+//
 // One thread serves everything; a request waits for the manager's reply
 // (up to request_timeout) before the next is read.
 #pragma once
@@ -32,6 +35,8 @@
 #include <zmq.hpp>
 
 #include "control/agent/agent_config.h"
+#include "control/agent/enforce/host_enforcer.h"
+#include "control/agent/enforce/host_kernel.h"
 #include "control/agent/standing_policies.h"
 #include "control/client/session.h"
 #include "control/common/result.h"
@@ -48,6 +53,8 @@ public:
     std::optional<client::SessionOptions> upstream;
     std::function<uint64_t()> steady_ms;  ///< client timeouts; null: steady_clock
     std::function<uint64_t()> wall_ms;    ///< epoch ms; null: system_clock
+    /// The kernel host enforcement uses ([enforce] mode = "nftables"); null: the real one.
+    std::function<Result<std::unique_ptr<HostKernel>>()> open_kernel;
   };
 
   /** Loads the keys, opens the upstream session and binds the local endpoint. */
@@ -70,6 +77,8 @@ public:
   void reload(const AgentConfig& config);
 
   const PolicyHolder& policies() const { return *policies_; }
+  /** Host enforcement; null with [enforce] mode = "none". */
+  const HostEnforcer* enforcer() const { return enforcer_.get(); }
   size_t clients() const { return clients_.size(); }
   size_t grants() const;
   const std::string& endpoint() const { return endpoint_; }
@@ -87,7 +96,8 @@ private:
   /** The client's grant @p flow_id, or grants.end() with @p reply set to unknown_flow. */
   static Grants::iterator heldBy(Client& client, uint64_t flow_id, control::Reply& reply);
 
-  Agent(Options options, std::unique_ptr<client::Session> upstream);
+  Agent(Options options, std::unique_ptr<client::Session> upstream,
+        std::unique_ptr<HostEnforcer> enforcer);
   Result<void> bind();
   /** An ipc:// socket's mode and group, as configured. */
   Result<void> setSocketAccess(const std::string& path) const;
@@ -96,6 +106,11 @@ private:
   void refresh(Client& client, const control::Request& request, control::Reply& reply);
   void release(Client& client, const control::Request& request, control::Reply& reply);
   void dropSilentClients();
+  /** Enforces @p grant on this host, if it enforces; a failure is logged (the grant stays). */
+  void enforce(const control::Grant& grant);
+  void unenforce(uint64_t flow_id);
+  /** Client grants lost upstream stop being enforced at once, not at the client's next refresh. */
+  void unenforceLost();
   void status(control::Reply& reply) const;
 
   Options options_;
@@ -103,6 +118,7 @@ private:
   std::unique_ptr<zmq::socket_t> router_;
   std::string endpoint_;
   std::unique_ptr<client::Session> upstream_;
+  std::unique_ptr<HostEnforcer> enforcer_;  ///< outlives every grant held
   std::map<std::string, Client> clients_;   ///< by ZeroMQ routing id
   std::unique_ptr<PolicyHolder> policies_;  ///< released before upstream_ closes
 };

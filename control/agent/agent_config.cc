@@ -41,6 +41,55 @@ std::optional<uint32_t> groupId(const std::string& name) {
   return found->gr_gid;
 }
 
+/** [enforce]; an error is recorded in @p e's reader. */
+void readEnforce(Section& e, EnforceConfig& out) {
+  const auto mode = e.getString("mode");
+  const auto limit = e.getString("limit");
+  const auto interface = e.getString("interface");
+  e.rejectUnknownKeys();
+  if (e.reader().failed()) {
+    return;
+  }
+  if (mode) {
+    if (*mode == "none") {
+      out.mode = EnforceMode::None;
+    } else if (*mode == "nftables") {
+      out.mode = EnforceMode::Nftables;
+    } else {
+      e.failAt("mode", "'" + *mode + "' is not a mode: \"none\" or \"nftables\"");
+      return;
+    }
+  }
+  if (limit) {
+    if (*limit == "auto") {
+      out.limit = LimitMode::Auto;
+    } else if (*limit == "police") {
+      out.limit = LimitMode::Police;
+    } else if (*limit == "shape") {
+      out.limit = LimitMode::Shape;
+    } else if (*limit == "none") {
+      out.limit = LimitMode::None;
+    } else {
+      e.failAt("limit",
+               "'" + *limit + "' is not a limit: \"auto\", \"police\", \"shape\" or \"none\"");
+      return;
+    }
+  }
+  if (interface) {
+    if (interface->empty() || interface->size() >= 16 ||
+        interface->find_first_of("/ \t") != std::string::npos) {
+      e.failAt("interface", "'" + *interface + "' is not an interface name");
+      return;
+    }
+    out.interface = *interface;
+  }
+  if (out.mode == EnforceMode::None && (limit || interface)) {
+    e.failAt(limit ? "limit" : "interface",
+             "set mode = \"nftables\" for the host to enforce its grants; with mode \"none\" "
+             "the kernel is left alone");
+  }
+}
+
 /** One [[policy]]; nullopt (with the error recorded) if it is wrong. */
 std::optional<StandingPolicy> readPolicy(Section& p, size_t index) {
   StandingPolicy policy;
@@ -104,6 +153,7 @@ Result<AgentConfig> readConfig(const toml::table& root, const std::string& path)
   cfg.source_path = path;
   std::optional<Section> agent = top.getTable("agent", Need::Required);
   std::vector<Section> policies = top.getTableArray("policy");
+  std::optional<Section> enforce = top.getTable("enforce");
   top.rejectUnknownKeys();
   if (!agent || reader.failed()) {
     return reader.failed() ? Result<AgentConfig>(reader.error())
@@ -184,6 +234,9 @@ Result<AgentConfig> readConfig(const toml::table& root, const std::string& path)
   if (secret) {
     cfg.secret_key_path = config::pathFromConfig(path, *secret);
     cfg.manager_public_key = config::publicKeyFromConfig(path, *manager_key);
+  }
+  if (enforce) {
+    readEnforce(*enforce, cfg.enforce);
   }
   for (size_t i = 0; i < policies.size() && !reader.failed(); ++i) {
     if (std::optional<StandingPolicy> policy = readPolicy(policies[i], i)) {

@@ -19,6 +19,23 @@ struct StandingPolicy {
   bool operator==(const StandingPolicy&) const = default;
 };
 
+/** [enforce] mode: whether the agent enforces its grants in this host's kernel. */
+enum class EnforceMode : uint8_t { None, Nftables };
+/** [enforce] limit: how a grant's rate is held to. */
+enum class LimitMode : uint8_t {
+  Auto,    ///< shape where the kernel and the interface allow it, police otherwise
+  Police,  ///< drop what exceeds the grant's rate and burst (nftables limit)
+  Shape,   ///< queue it in the grant's HTB class on the egress interface
+  None,    ///< mark only
+};
+
+struct EnforceConfig {
+  EnforceMode mode = EnforceMode::None;
+  LimitMode limit = LimitMode::Auto;
+  std::string interface;  ///< where grants are shaped; "": the default route's
+  bool operator==(const EnforceConfig&) const = default;
+};
+
 /** Where qos-agent listens unless told otherwise. */
 inline constexpr const char* kDefaultListen = "ipc:///run/qos-agent/agent.sock";
 
@@ -36,6 +53,7 @@ struct AgentConfig {
   std::string socket_group;              ///< an ipc:// socket's group; "": the agent's own
   uint32_t socket_gid = 0;               ///< socket_group's id, resolved when the config is read
   std::vector<StandingPolicy> policies;  ///< [[policy]], in the file's order
+  EnforceConfig enforce;                 ///< [enforce]
 };
 
 /** Reads @p path; errors name file:line:column and the key. */

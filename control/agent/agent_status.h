@@ -20,6 +20,7 @@ struct AgentStatus {
   std::string version;
   uint64_t clients = 0;        ///< local applications it serves now
   uint64_t client_grants = 0;  ///< grants it holds for them
+  std::string enforcement;     ///< what this host's kernel does with them ("none": nothing)
   std::vector<PolicyStatus> policies;
 
   template <typename Self, typename Fields>
@@ -29,6 +30,7 @@ struct AgentStatus {
     f.field("version", self.version);
     f.field("clients", self.clients);
     f.field("client_grants", self.client_grants);
+    f.field("enforcement", self.enforcement);
     f.objects("policies", self.policies);
   }
 };

@@ -76,7 +76,8 @@ int printStatus(const qos::agent::AgentConfig& config, bool json) {
   std::cout << "qos-agent " << status->name << " (" << status->version << "), manager "
             << status->manager << ": " << status->clients << " local client(s) holding "
             << status->client_grants << " grant(s); " << status->policies.size()
-            << " standing polic" << (status->policies.size() == 1 ? "y" : "ies") << "\n";
+            << " standing polic" << (status->policies.size() == 1 ? "y" : "ies") << "\n"
+            << "  enforcement: " << status->enforcement << "\n";
   for (const qos::agent::PolicyStatus& p : status->policies) {
     std::cout << "  " << p.name << ": " << qos::agent::policyStateName(p.state) << ", "
               << flowText(p.flow, p.bidirectional);
@@ -89,7 +90,8 @@ int printStatus(const qos::agent::AgentConfig& config, bool json) {
       if (p.reverse_dscp) {
         std::cout << " (reverse " << static_cast<int>(*p.reverse_dscp) << ")";
       }
-      std::cout << ", " << qos::formatRate(p.rate_bps) << ", burst " << p.burst_bytes << " B";
+      std::cout << ", " << qos::formatRate(p.rate_bps) << ", burst " << p.burst_bytes << " B"
+                << (p.enforced ? ", enforced here" : "");
     } else {
       if (!p.reason.empty()) {
         std::cout << ": " << p.reason;

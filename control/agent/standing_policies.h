@@ -73,6 +73,7 @@ struct PolicyStatus {
   uint32_t attempts = 0;                   ///< asks since it was last held (or added)
   std::optional<uint64_t> next_try_in_ms;  ///< when it is asked again, unless held
   std::string reason;                      ///< why it is not held ("" when held)
+  bool enforced = false;                   ///< by this host's kernel (the agent's [enforce])
 
   template <typename Self, typename Fields>
   static void fields(Self& self, Fields& f) {
@@ -90,6 +91,7 @@ struct PolicyStatus {
     f.field("attempts", self.attempts);
     f.field("next_try_in_ms", self.next_try_in_ms);
     f.field("reason", self.reason);
+    f.field("enforced", self.enforced);
   }
 };
 

@@ -169,5 +169,36 @@ TEST(AgentConfigTest, StandingPolicyRefusalsNameFileLineColumn) {
   }
 }
 
+TEST(AgentConfigTest, Enforcement) {
+  const std::string head = "[agent]\nname = \"h\"\nmanager = \"tcp://127.0.0.1:7700\"\n";
+  Result<AgentConfig> none = parseAgentConfig(head, "a.toml");
+  ASSERT_TRUE(none.ok()) << none.error().message;
+  EXPECT_EQ(none->enforce.mode, EnforceMode::None) << "the kernel is left alone by default";
+
+  Result<AgentConfig> r = parseAgentConfig(
+      head + "[enforce]\nmode = \"nftables\"\nlimit = \"police\"\ninterface = \"eth1\"\n",
+      "a.toml");
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->enforce.mode, EnforceMode::Nftables);
+  EXPECT_EQ(r->enforce.limit, LimitMode::Police);
+  EXPECT_EQ(r->enforce.interface, "eth1");
+  Result<AgentConfig> defaults = parseAgentConfig(head + "[enforce]\nmode = \"nftables\"\n", "a");
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->enforce.limit, LimitMode::Auto);
+  EXPECT_EQ(defaults->enforce.interface, "") << "the default route's";
+
+  std::string e = errorOf(head + "[enforce]\nmode = \"iptables\"\n");
+  EXPECT_NE(e.find("agent.toml:5:"), std::string::npos) << e;
+  EXPECT_NE(e.find("\"none\" or \"nftables\""), std::string::npos) << e;
+  e = errorOf(head + "[enforce]\nmode = \"nftables\"\nlimit = \"drop\"\n");
+  EXPECT_NE(e.find("agent.toml:6:"), std::string::npos) << e;
+  e = errorOf(head + "[enforce]\nmode = \"nftables\"\ninterface = \"eth0/1\"\n");
+  EXPECT_NE(e.find("not an interface name"), std::string::npos) << e;
+  e = errorOf(head + "[enforce]\nlimit = \"shape\"\n");
+  EXPECT_NE(e.find("mode = \"nftables\""), std::string::npos) << e;
+  e = errorOf(head + "[enforce]\nmode = \"nftables\"\nshape = true\n");
+  EXPECT_NE(e.find("shape"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace qos::agent

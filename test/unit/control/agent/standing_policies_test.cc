@@ -18,6 +18,7 @@
 #include "control/agent/agent.h"
 #include "control/agent/agent_status.h"
 #include "control/transport/client.h"
+#include "test/fakes/fake_host_kernel.h"
 #include "test/unit/manager/service/test_server.h"
 
 namespace qos::agent {
@@ -313,6 +314,64 @@ TEST_F(StandingPoliciesTest, TheAgentHoldsItsConfigsPoliciesAndAnswersStatus) {
   EXPECT_EQ((*agent)->policies().size(), 1u);
   EXPECT_EQ(server_.engine->flows().size(), 1u);
   agent->reset();
+  EXPECT_EQ(server_.engine->flows().size(), 0u);
+}
+
+TEST_F(StandingPoliciesTest, TheAgentEnforcesEveryGrantItHoldsAndTakesItBack) {
+  startManager("10mbit", "10mbit");
+  test::FakeHostKernel::State kernel;
+  kernel.roots["eth0"] = RootQdisc{"fq_codel", 0};
+  Agent::Options options;
+  options.config.listen = "inproc://standing-policies-enforcing-agent";
+  options.config.name = "host-a";
+  options.config.manager = kManager;
+  options.config.policies = {voipPolicy("phone", 40000)};
+  options.config.enforce.mode = EnforceMode::Nftables;
+  options.context = &context_;
+  client::SessionOptions upstream;
+  upstream.endpoint = kManager;
+  upstream.context = &context_;
+  upstream.timeout_ms = 1000;
+  upstream.steady_ms = [this] { return now_.load(); };
+  upstream.wall_ms = [this] { return now_.load(); };
+  options.upstream = upstream;
+  options.steady_ms = [this] { return now_.load(); };
+  options.wall_ms = [this] { return now_.load(); };
+  options.open_kernel = [&kernel]() -> Result<std::unique_ptr<HostKernel>> {
+    return std::unique_ptr<HostKernel>(new test::FakeHostKernel(kernel));
+  };
+  Result<std::unique_ptr<Agent>> started = Agent::start(std::move(options));
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  std::unique_ptr<Agent> agent = std::move(*started);
+  ASSERT_NE(agent->enforcer(), nullptr);
+  std::atomic<bool> stop{false};
+  std::thread serving([&] { agent->run(stop); });
+  const auto eventually = [](auto done) {
+    for (int i = 0; i < 500 && !done(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  };
+  // The policy's grant, enforced as soon as it is held.
+  ASSERT_TRUE(eventually([&] { return agent->enforcer()->size() == 1; }));
+  EXPECT_TRUE(kernel.elements.contains("198.18.1.10 . 198.19.1.20 . udp . 40000 . 20000"));
+
+  // A local client's grant too, until the client releases it.
+  auto session = openSession("inproc://standing-policies-enforcing-agent", 2000);
+  Result<client::Outcome> outcome = session->request(voipPolicy("x", 40001).request);
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  auto held = std::get<std::shared_ptr<client::HeldGrant>>(*outcome);
+  EXPECT_TRUE(eventually([&] { return kernel.elements.size() == 2; }));
+  EXPECT_TRUE(kernel.elements.contains("198.18.1.10 . 198.19.1.20 . udp . 40001 . 20000"));
+  ASSERT_TRUE(held->release().ok());
+  EXPECT_TRUE(eventually([&] { return kernel.elements.size() == 1; }));
+  EXPECT_EQ(kernel.classes["eth0"].size(), 1u) << "the client's class went with its grant";
+
+  stop = true;
+  serving.join();
+  agent.reset();
+  EXPECT_FALSE(kernel.table) << "the agent's end deletes its table";
+  EXPECT_EQ(kernel.roots["eth0"].handle, 0u) << "and its HTB tree";
   EXPECT_EQ(server_.engine->flows().size(), 0u);
 }
 

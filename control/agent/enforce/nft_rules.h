@@ -1,0 +1,54 @@
+// The nftables commands qos-agent's host enforcement runs, as text for
+// libnftables (each buffer one transaction): its own table, and per grant a
+// chain that marks, polices and picks the grant's shaping class.
+//
+//   table inet qos_agent
+//     map flows4, flows6   src . dst . proto . sport . dport -> jump flow_ID
+//                          (intervals: a port 0 is any, 0-65535)
+//     chain out            output hook, priority mangle: the maps, one
+//                          lookup per packet whatever the number of grants
+//     chain flow_ID        [limit rate over R bytes/second burst B bytes drop]
+//                          ip dscp set D          (the kernel keeps ECN and the checksum)
+//                          [meta priority set MAJOR:MINOR]   (the grant's HTB class)
+//
+// Nothing outside the table is touched; deleting it takes every rule back.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "control/protocol/messages.h"
+
+namespace qos::agent {
+
+/** The agent's own nftables table (family inet). */
+inline constexpr const char* kNftTable = "qos_agent";
+
+/** One grant as the host enforces it. */
+struct EnforcedFlow {
+  uint64_t flow_id = 0;
+  control::FlowSpec flow;  ///< packets this host sends: src is one of its addresses
+  uint8_t dscp = 0;
+  uint64_t rate_bps = 0;
+  uint64_t burst_bytes = 0;
+  bool police = false;  ///< drop what exceeds rate and burst
+  /// Shaping: the HTB class (major:minor) its packets are queued in.
+  std::optional<uint32_t> tc_class;
+  bool operator==(const EnforcedFlow&) const = default;
+};
+
+/** Creates the table, its maps and its output chain (on an empty kernel). */
+std::string nftCreateTable();
+/** Deletes the table if it is there (what an earlier run left), and nothing else. */
+std::string nftDeleteTable();
+/** Adds @p flow's chain and map element: one transaction. */
+std::string nftAddFlow(const EnforcedFlow& flow);
+/** Removes @p flow's map element and chain: one transaction. */
+std::string nftRemoveFlow(const EnforcedFlow& flow);
+/** "198.18.1.10 . 198.19.1.20 . udp . 0-65535 . 5004": @p flow's key in its map. */
+std::string nftFlowKey(const control::FlowSpec& flow);
+/** "a9e0:12" for a class, "a9e0:" for a qdisc (minor 0), as tc writes them. */
+std::string tcHandleText(uint32_t handle);
+
+}  // namespace qos::agent

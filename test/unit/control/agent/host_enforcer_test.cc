@@ -1,0 +1,240 @@
+// Host enforcement on a fake kernel: the nftables commands a grant
+// produces, what start() finds out and cleans up, all-or-nothing changes
+// per grant, and everything taken back at the end.
+#include "control/agent/enforce/host_enforcer.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "control/agent/enforce/nft_rules.h"
+#include "control/common/ip_prefix.h"
+#include "test/fakes/fake_host_kernel.h"
+
+namespace qos::agent {
+namespace {
+
+using test::FakeHostKernel;
+
+control::Grant grantOf(uint64_t flow_id, const std::string& src, const std::string& dst,
+                       uint16_t sport, uint16_t dport) {
+  control::Grant g;
+  g.flow_id = flow_id;
+  g.flow.src = *parseIpAddress(src);
+  g.flow.dst = *parseIpAddress(dst);
+  g.flow.protocol = 17;
+  g.flow.src_port = sport;
+  g.flow.dst_port = dport;
+  g.dscp = 46;
+  g.profile = {"EF", 1'000'000, 12'500};
+  return g;
+}
+
+TEST(NftRulesTest, AGrantsChainMarksPolicesAndPicksItsClass) {
+  EnforcedFlow f;
+  f.flow_id = 7;
+  f.flow = grantOf(7, "198.18.1.10", "198.19.1.20", 0, 5004).flow;
+  f.dscp = 46;
+  f.rate_bps = 1'000'000;
+  f.burst_bytes = 12'500;
+  f.police = true;
+  EXPECT_EQ(nftAddFlow(f),
+            "add chain inet qos_agent flow_7\n"
+            "add rule inet qos_agent flow_7 limit rate over 125000 bytes/second burst 12500 "
+            "bytes drop\n"
+            "add rule inet qos_agent flow_7 ip dscp set 46\n"
+            "add element inet qos_agent flows4 { 198.18.1.10 . 198.19.1.20 . udp . 0-65535 . "
+            "5004 : jump flow_7 }\n");
+  EXPECT_EQ(nftRemoveFlow(f),
+            "delete element inet qos_agent flows4 { 198.18.1.10 . 198.19.1.20 . udp . 0-65535 . "
+            "5004 }\n"
+            "flush chain inet qos_agent flow_7\n"
+            "delete chain inet qos_agent flow_7\n");
+
+  f.police = false;
+  f.tc_class = 0xa9e00003u;
+  f.flow = grantOf(7, "2001:db8::1", "2001:db8:1::2", 4000, 443).flow;
+  f.flow.protocol = 6;
+  f.dscp = 34;
+  EXPECT_EQ(nftAddFlow(f),
+            "add chain inet qos_agent flow_7\n"
+            "add rule inet qos_agent flow_7 ip6 dscp set 34\n"
+            "add rule inet qos_agent flow_7 meta priority set a9e0:3\n"
+            "add element inet qos_agent flows6 { 2001:db8::1 . 2001:db8:1::2 . tcp . 4000 . 443 "
+            ": jump flow_7 }\n");
+  EXPECT_EQ(tcHandleText(0xa9e00000u), "a9e0:");
+  // The table: both families' maps looked up from one output chain.
+  const std::string table = nftCreateTable();
+  EXPECT_NE(table.find("type filter hook output priority mangle"), std::string::npos);
+  EXPECT_NE(table.find("vmap @flows4"), std::string::npos);
+  EXPECT_NE(table.find("vmap @flows6"), std::string::npos);
+  EXPECT_EQ(nftDeleteTable(), "add table inet qos_agent\ndelete table inet qos_agent\n");
+}
+
+class HostEnforcerTest : public ::testing::Test {
+protected:
+  Result<std::unique_ptr<HostEnforcer>> start(EnforceConfig config) {
+    config.mode = EnforceMode::Nftables;
+    return HostEnforcer::start(config, std::make_unique<FakeHostKernel>(kernel_));
+  }
+  void SetUp() override { kernel_.roots["eth0"] = RootQdisc{"fq_codel", 0}; }
+
+  FakeHostKernel::State kernel_;
+};
+
+TEST_F(HostEnforcerTest, StartCleansUpAnEarlierRunAndShapesOnTheDefaultRoutesInterface) {
+  kernel_.roots["eth0"] = RootQdisc{"htb", HostEnforcer::kHtbRoot};  // left by a killed agent
+  kernel_.table = true;
+  kernel_.elements.insert("stale");
+  auto e = start({});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  ASSERT_GE(kernel_.nft.size(), 2u);
+  EXPECT_EQ(kernel_.nft[0], nftDeleteTable()) << "the earlier table goes first";
+  EXPECT_EQ(kernel_.nft[1], nftCreateTable());
+  EXPECT_TRUE(kernel_.elements.empty());
+  EXPECT_EQ(kernel_.ops, (std::vector<std::string>{"nft", "delete-root eth0 a9e0:", "nft",
+                                                   "add-root eth0 a9e0:"}));
+  EXPECT_TRUE((*e)->shapes());
+  EXPECT_FALSE((*e)->polices());
+  EXPECT_EQ((*e)->summary(),
+            "nftables on output (table inet qos_agent): mark and shape on eth0 (htb a9e0:)");
+
+  e->reset();
+  EXPECT_FALSE(kernel_.table) << "its end deletes the table";
+  EXPECT_EQ(kernel_.roots["eth0"].handle, 0u) << "and its tree: the kernel's default is back";
+}
+
+TEST_F(HostEnforcerTest, AnotherRootQdiscIsLeftAloneAndTheHostPolicesInstead) {
+  kernel_.roots["eth0"] = RootQdisc{"htb", 0x00010000u};  // an operator's own tree
+  auto e = start({});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_FALSE((*e)->shapes());
+  EXPECT_TRUE((*e)->polices());
+  EXPECT_NE((*e)->summary().find("mark and police; no shaping: eth0's root qdisc (htb 1:) is "
+                                 "someone else's"),
+            std::string::npos)
+      << (*e)->summary();
+  for (const std::string& op : kernel_.ops) {
+    EXPECT_EQ(op.find("root"), std::string::npos) << "touched: " << op;
+  }
+
+  // Shaping asked for outright: refused, and nothing left behind.
+  EnforceConfig shape;
+  shape.limit = LimitMode::Shape;
+  e->reset();
+  auto refused = start(shape);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("cannot shape"), std::string::npos);
+  EXPECT_FALSE(kernel_.table);
+}
+
+TEST_F(HostEnforcerTest, WhatTheKernelLacksIsSaid) {
+  kernel_.fail = {"add-root"};  // no HTB in this kernel
+  auto e = start({});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_TRUE((*e)->polices());
+  EXPECT_NE((*e)->summary().find("no shaping: fake kernel refuses: add-root eth0"),
+            std::string::npos)
+      << (*e)->summary();
+  e->reset();
+
+  kernel_.fail = {"add map"};  // nftables without interval maps
+  auto old_kernel = start({});
+  ASSERT_FALSE(old_kernel.ok());
+  EXPECT_NE(old_kernel.error().message.find("Linux 5.6"), std::string::npos);
+
+  kernel_.fail = {"nft"};  // no nftables at all
+  auto none = start({});
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.error().message.find("nftables is not usable here"), std::string::npos);
+
+  kernel_.fail.clear();
+  kernel_.default_route.clear();
+  auto no_route = start({});
+  ASSERT_TRUE(no_route.ok()) << no_route.error().message;
+  EXPECT_NE((*no_route)->summary().find("no default route (set [enforce] interface)"),
+            std::string::npos);
+  no_route->reset();
+
+  EnforceConfig named;
+  named.interface = "eth9";
+  auto missing = start(named);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.error().message.find("no interface eth9"), std::string::npos);
+}
+
+TEST_F(HostEnforcerTest, AGrantIsAppliedWhollyOrNotAtAll) {
+  auto e = start({});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  HostEnforcer& enforcer = **e;
+  const control::Grant a = grantOf(1, "198.18.1.10", "198.19.1.20", 0, 5004);
+  ASSERT_TRUE(enforcer.apply(a).ok());
+  EXPECT_TRUE(enforcer.enforces(1));
+  EXPECT_EQ(kernel_.ops.back(), "nft");
+  EXPECT_EQ(kernel_.ops[kernel_.ops.size() - 2],
+            "add-class eth0 a9e0:1 rate 1000000 burst 12500 queue 12500");
+  EXPECT_NE(kernel_.nft.back().find("meta priority set a9e0:1"), std::string::npos);
+  EXPECT_EQ(kernel_.nft.back().find("limit rate"), std::string::npos) << "shaped, not policed";
+  ASSERT_TRUE(enforcer.apply(a).ok()) << "applying twice is applying once";
+  EXPECT_EQ(kernel_.classes["eth0"].size(), 1u);
+
+  // The nftables step fails: the class made for it goes too.
+  kernel_.fail = {"flow_2"};
+  const control::Grant b = grantOf(2, "198.18.1.10", "198.19.1.20", 0, 6000);
+  ASSERT_FALSE(enforcer.apply(b).ok());
+  EXPECT_FALSE(enforcer.enforces(2));
+  EXPECT_EQ(kernel_.classes["eth0"], std::set<uint32_t>{0xa9e00001u});
+  EXPECT_EQ(kernel_.ops.back(), "delete-class eth0 a9e0:2");
+
+  // The class step fails: nftables is not touched.
+  kernel_.fail = {"add-class"};
+  const size_t nft_before = kernel_.nft.size();
+  ASSERT_FALSE(enforcer.apply(b).ok());
+  EXPECT_EQ(kernel_.nft.size(), nft_before);
+
+  // An overlapping flow (the same 5-tuple under another grant) is refused as such.
+  kernel_.fail.clear();
+  control::Grant overlap = a;
+  overlap.flow_id = 3;
+  Result<void> r = enforcer.apply(overlap);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("one flow, one grant"), std::string::npos) << r.error().message;
+  EXPECT_EQ(kernel_.classes["eth0"].size(), 1u);
+
+  // Removal takes back the element, the chain and the class; the class is reused.
+  enforcer.remove(1);
+  EXPECT_FALSE(enforcer.enforces(1));
+  EXPECT_TRUE(kernel_.elements.empty());
+  EXPECT_TRUE(kernel_.classes["eth0"].empty());
+  EXPECT_NE(kernel_.nft.back().find("delete chain inet qos_agent flow_1"), std::string::npos);
+  enforcer.remove(1);  // twice: nothing
+  ASSERT_TRUE(enforcer.apply(b).ok());
+  EXPECT_EQ(kernel_.classes["eth0"], std::set<uint32_t>{0xa9e00001u});
+}
+
+TEST_F(HostEnforcerTest, PolicingAndMarkOnly) {
+  EnforceConfig police;
+  police.limit = LimitMode::Police;
+  auto e = start(police);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ((*e)->summary(), "nftables on output (table inet qos_agent): mark and police");
+  ASSERT_TRUE((*e)->apply(grantOf(1, "198.18.1.10", "198.19.1.20", 0, 5004)).ok());
+  EXPECT_NE(kernel_.nft.back().find("limit rate over 125000 bytes/second burst 12500 bytes drop"),
+            std::string::npos);
+  EXPECT_EQ(kernel_.nft.back().find("meta priority"), std::string::npos);
+  for (const std::string& op : kernel_.ops) {
+    EXPECT_EQ(op.find("root"), std::string::npos) << "policing needs no qdisc: " << op;
+  }
+  e->reset();
+
+  EnforceConfig mark;
+  mark.limit = LimitMode::None;
+  auto m = start(mark);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ((*m)->summary(), "nftables on output (table inet qos_agent): mark");
+  ASSERT_TRUE((*m)->apply(grantOf(1, "198.18.1.10", "198.19.1.20", 0, 5004)).ok());
+  EXPECT_EQ(kernel_.nft.back().find("limit"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace qos::agent
