@@ -118,7 +118,8 @@ QOS_API qos_grant_state qos_grant_state_get(const qos_grant* grant);
 /* Why a lost grant was lost ("" otherwise), into buffer. */
 QOS_API void qos_grant_lost_reason(const qos_grant* grant, char* buffer, size_t len);
 
-/* Marks fd's packets with the grant's DSCP, ECN kept; release puts it back. */
+/* Marks fd's packets with the grant's DSCP, ECN kept, and paces a TCP socket at the
+ * grant's rate (SO_MAX_PACING_RATE); release puts it back. */
 QOS_API qos_status qos_grant_mark_socket(qos_grant* grant, int fd, char* error, size_t error_len);
 /* Releases the grant at the manager (the handle stays valid until freed). */
 QOS_API qos_status qos_grant_release(qos_grant* grant, char* error, size_t error_len);

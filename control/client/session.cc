@@ -282,7 +282,9 @@ Result<void> HeldGrant::markSocket(int fd) {
   if (released_) {
     return makeError(ErrorCode::Invalid, "flow " + std::to_string(flowId()) + " was released");
   }
-  Result<SocketMark> mark = client::markSocket(fd, reply_.grant.dscp);
+  // A TCP socket is paced at the grant's rate as well.
+  Result<SocketMark> mark =
+      client::markSocket(fd, reply_.grant.dscp, reply_.grant.profile.rate_bps / 8);
   if (!mark) {
     return mark.error();
   }

@@ -75,8 +75,9 @@ public:
 
   /**
    * Marks @p fd's packets with the grant's DSCP (the forward one; a
-   * bidirectional grant's other host uses reverse_dscp), ECN bits kept.
-   * Release puts the socket back as it was.
+   * bidirectional grant's other host uses reverse_dscp), ECN bits kept, and
+   * paces a TCP socket at the grant's rate (SO_MAX_PACING_RATE).  Release
+   * puts the socket back as it was.
    */
   Result<void> markSocket(int fd);
 

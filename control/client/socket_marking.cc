@@ -54,6 +54,20 @@ Result<void> writeByte(int fd, int level, int name, uint8_t byte) {
   return {};
 }
 
+bool isTcp(int fd) {
+  int protocol = 0;
+  socklen_t length = sizeof(protocol);
+  return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &length) == 0 &&
+         protocol == IPPROTO_TCP;
+}
+
+Result<void> writePacing(int fd, uint64_t bytes_per_sec) {
+  if (setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &bytes_per_sec, sizeof(bytes_per_sec)) != 0) {
+    return kernelError("setsockopt SO_MAX_PACING_RATE", errno);
+  }
+  return {};
+}
+
 /** @p dscp in the DSCP bits of @p byte, its ECN bits kept. */
 uint8_t withDscp(uint8_t byte, uint8_t dscp) {
   return static_cast<uint8_t>((dscp << 2) | (byte & kEcnMask));
@@ -61,7 +75,7 @@ uint8_t withDscp(uint8_t byte, uint8_t dscp) {
 
 }  // namespace
 
-Result<SocketMark> markSocket(int fd, uint8_t dscp) {
+Result<SocketMark> markSocket(int fd, uint8_t dscp, uint64_t pace_bytes_per_sec) {
   if (dscp > kMaxDscp) {
     return makeError(ErrorCode::Invalid, "DSCP " + std::to_string(dscp) + " is over 63");
   }
@@ -91,6 +105,19 @@ Result<SocketMark> markSocket(int fd, uint8_t dscp) {
       mark.v4_mapped = writeByte(fd, IPPROTO_IP, IP_TOS, withDscp(*v4, dscp)).ok();
     }
   }
+  if (pace_bytes_per_sec != 0 && isTcp(fd)) {
+    Result<uint64_t> before_rate = socketPacingRate(fd);
+    if (!before_rate) {
+      static_cast<void>(restoreSocket(mark));
+      return before_rate.error();
+    }
+    if (Result<void> r = writePacing(fd, pace_bytes_per_sec); !r) {
+      static_cast<void>(restoreSocket(mark));
+      return r.error();
+    }
+    mark.paced = true;
+    mark.pacing_before = *before_rate;
+  }
   return mark;
 }
 
@@ -110,7 +137,24 @@ Result<void> restoreSocket(const SocketMark& mark) {
       static_cast<void>(writeByte(mark.fd, IPPROTO_IP, IP_TOS, withDscp(*v4, mark.before_v4 >> 2)));
     }
   }
+  if (mark.paced) {
+    return writePacing(mark.fd, mark.pacing_before);
+  }
   return {};
+}
+
+Result<uint64_t> socketPacingRate(int fd) {
+  uint64_t rate = 0;
+  socklen_t length = sizeof(rate);
+  if (getsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &rate, &length) != 0) {
+    return kernelError("getsockopt SO_MAX_PACING_RATE", errno);
+  }
+  if (length == sizeof(uint32_t)) {  // an older kernel's 32-bit value
+    uint32_t narrow = 0;
+    std::memcpy(&narrow, &rate, sizeof narrow);
+    return narrow == UINT32_MAX ? ~uint64_t{0} : narrow;
+  }
+  return rate;
 }
 
 Result<uint8_t> socketDscp(int fd) {

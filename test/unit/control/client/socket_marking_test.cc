@@ -64,6 +64,26 @@ TEST(SocketMarkingTest, IPv6MarksTheTrafficClassAndIPv4MappedTraffic) {
   EXPECT_EQ(readOption(tcp.fd(), IPPROTO_IP, IP_TOS), 0);
 }
 
+TEST(SocketMarkingTest, ATcpSocketIsPacedAtItsRateAndPutBack) {
+  Socket tcp(AF_INET, SOCK_STREAM);
+  ASSERT_GE(tcp.fd(), 0);
+  const uint64_t unpaced = *socketPacingRate(tcp.fd());
+  Result<SocketMark> mark = markSocket(tcp.fd(), 34, 125'000);
+  ASSERT_TRUE(mark.ok()) << mark.error().message;
+  EXPECT_TRUE(mark->paced);
+  EXPECT_EQ(*socketPacingRate(tcp.fd()), 125'000u);
+  ASSERT_TRUE(restoreSocket(*mark).ok());
+  EXPECT_EQ(*socketPacingRate(tcp.fd()), unpaced);
+
+  Socket udp(AF_INET, SOCK_DGRAM);  // UDP is marked, not paced
+  Result<SocketMark> udp_mark = markSocket(udp.fd(), 34, 125'000);
+  ASSERT_TRUE(udp_mark.ok()) << udp_mark.error().message;
+  EXPECT_FALSE(udp_mark->paced);
+  Result<SocketMark> unpaced_tcp = markSocket(tcp.fd(), 34);
+  ASSERT_TRUE(unpaced_tcp.ok());
+  EXPECT_FALSE(unpaced_tcp->paced) << "no rate, no pacing";
+}
+
 TEST(SocketMarkingTest, RefusesWhatItCannotMark) {
   EXPECT_EQ(markSocket(-1, 46).error().code, ErrorCode::Invalid);
   Socket unix_socket(AF_UNIX, SOCK_DGRAM);
