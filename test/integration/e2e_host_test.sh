@@ -47,8 +47,6 @@ qg_init
 id=$QG_ID
 ns_a=qh-a-$id ns_gw=qh-gw-$id ns_b=qh-b-$id
 if_a=qh${id}a if_gw_a=qh${id}ga if_gw_b=qh${id}gb if_b=qh${id}b
-if_a_m=qh${id}am if_gw_m=qh${id}gm
-mgmt_gw=198.18.255.1
 prefix=qh-e2e-$id
 lease_s=4
 client_timeout_s=2
@@ -56,46 +54,15 @@ client_timeout_s=2
 qg_mktemp
 dir=$QG_TMP
 qg_build_bump "$ns_a" "$ns_gw" "$ns_b" "$if_a" "$if_gw_a" "$if_gw_b" "$if_b"
-qg_link "$ns_a" "$if_a_m" 198.18.255.2/30 "$ns_gw" "$if_gw_m" "$mgmt_gw/30"
-mgr_port=$(qg_free_port "$ns_gw")
-mgr_metrics=$(qg_free_port "$ns_gw")
-gw_metrics=$(qg_free_port "$ns_gw")
-endpoint=tcp://127.0.0.1:$mgr_port
+qg_example_world "$dir" "$ns_a" "$ns_gw" "$if_gw_a" "$if_gw_b" "$prefix" "$lease_s" "$client_timeout_s"
+gw_metrics=$QG_GW_METRICS mgr_metrics=$QG_MGR_METRICS sock=$QG_AGENT_SOCK
 sip_port=5060
 
-mkdir -p "$dir/keys" "$dir/run"
-chmod 755 "$dir" "$dir/run"
-for name in qosmgr gw1 ops host-a; do
-  "$QOSCTL" keygen "$dir/keys/$name" >/dev/null || qg_die "qosctl keygen $name failed"
-done
-# The shipped examples, with this run's ports, names, keys and state.
-sed -e "s|^listen = \"tcp://127.0.0.1:7700\"|listen = \"tcp://*:$mgr_port\"|" \
-  -e "s|^state = \"[^\"]*\"|state = \"$dir/state.db\"|" \
-  -e "s|^lease = \"[^\"]*\"|lease = \"${lease_s}s\"|" \
-  -e "s|^listen = \"127.0.0.1:9471\"|listen = \"127.0.0.1:$mgr_metrics\"|" \
-  -e "s|= \"keys/|= \"$dir/keys/|" "$repo/conf/qosmgr.toml" >"$dir/qosmgr.toml"
-sed -e "s|--file-prefix=qosgate-demo|--file-prefix=$prefix|" \
-  -e "s|iface=qd-gw-a|iface=$if_gw_a|; s|iface=qd-gw-b|iface=$if_gw_b|" \
-  -e "s|^listen = \"127.0.0.1:9470\"|listen = \"127.0.0.1:$gw_metrics\"|" \
-  -e "s|^manager = \"tcp://127.0.0.1:7700\"|manager = \"$endpoint\"|" \
-  -e "s|= \"keys/|= \"$dir/keys/|" "$repo/conf/demo.toml" >"$dir/qosgate.toml"
-sock=$dir/run/agent.sock
-sed -e "s|^listen = \"[^\"]*\"|listen = \"ipc://$sock\"|" \
-  -e "s|^manager = \"[^\"]*\"|manager = \"tcp://$mgmt_gw:$mgr_port\"|" \
-  -e "s|^client_timeout = \"[^\"]*\"|client_timeout = \"${client_timeout_s}s\"|" \
-  -e "s|= \"keys/|= \"$dir/keys/|" "$repo/conf/qos-agent.toml" >"$dir/qos-agent.toml"
-for f in qosmgr qosgate qos-agent; do
-  grep -q "$dir" "$dir/$f.toml" || qg_die "the example for $f.toml no longer has the lines this test rewrites"
-done
-
-ctl() {
-  qg_in "$ns_gw" "$QOSCTL" --endpoint "$endpoint" --timeout 3000 \
-    --key "$dir/keys/ops.key" --manager-key "$dir/keys/qosmgr.pub" "$@"
-}
-json() { "$QG_PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
-flow_count() { ctl --json flows | json 'len(d["flows"])'; }
+ctl() { qg_world_ctl "$@"; }
+json() { qg_json "$1"; }
+flow_count() { qg_world_flows; }
 holds() { (($(flow_count) == $1)); }
-gw1_up() { [[ $(ctl appliances 2>/dev/null | awk '$1 == "gw1" { print $5 }') == up ]]; }
+gw1_up() { qg_world_gw1_up; }
 start_agent() {
   qg_bg "$ns_a" "$dir/agent.out" "$dir/agent.log" "$QOS_AGENT" --config "$dir/qos-agent.toml"
   agent_pid=$QG_BG_PID

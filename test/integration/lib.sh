@@ -571,3 +571,68 @@ PY
     -v rp="$QG_RCVD_PKTS" -v rb="$rcvd_bytes" -v t="$QG_SECONDS" -v h="$header" '
     BEGIN { printf "%.2f %.3f\n", (sb + sp * h) * 8 / t / 1e6, (rb + rp * h) * 8 / t / 1e6 }')
 }
+
+# ---------------------------------------------------------------------------
+# The example world as shipped, for whole-system tests
+
+# qg_example_world DIR NS_A NS_GW IF_GW_A IF_GW_B PREFIX LEASE CLIENT_TIMEOUT:
+# host A's management link to the gateway's namespace (A 198.18.255.2/30,
+# gw 198.18.255.1/30, interfaces qm<id>a / qm<id>g), fresh keys in DIR/keys,
+# and the shipped configs (conf/qosmgr.toml, conf/demo.toml,
+# conf/qos-agent.toml) in DIR with this run's ports, interfaces, keys, state,
+# lease (seconds) and client timeout (seconds).  qosgate's EAL file prefix
+# is PREFIX; the agent listens on DIR/run/agent.sock.  Sets
+#   QG_WORLD_DIR QG_WORLD_NS    DIR and NS_GW, for qg_world_ctl
+#   QG_ENDPOINT                 qosmgr's endpoint from NS_GW
+#   QG_MGR_METRICS QG_GW_METRICS  the daemons' metrics ports (in NS_GW)
+#   QG_AGENT_SOCK               the agent's socket
+qg_example_world() {
+  local dir=$1 ns_a=$2 ns_gw=$3 if_gw_a=$4 if_gw_b=$5 prefix=$6 lease=$7 client_timeout=$8
+  local repo mgmt_gw=198.18.255.1 mgr_port name f
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  qg_link "$ns_a" "qm${QG_ID}a" 198.18.255.2/30 "$ns_gw" "qm${QG_ID}g" "$mgmt_gw/30"
+  mgr_port=$(qg_free_port "$ns_gw")
+  QG_MGR_METRICS=$(qg_free_port "$ns_gw")
+  QG_GW_METRICS=$(qg_free_port "$ns_gw")
+  QG_ENDPOINT=tcp://127.0.0.1:$mgr_port
+  QG_WORLD_DIR=$dir
+  QG_WORLD_NS=$ns_gw
+  QG_AGENT_SOCK=$dir/run/agent.sock
+  mkdir -p "$dir/keys" "$dir/run"
+  chmod 755 "$dir" "$dir/run"
+  for name in qosmgr gw1 ops host-a; do
+    "$QOSCTL" keygen "$dir/keys/$name" >/dev/null || qg_die "qosctl keygen $name failed"
+  done
+  sed -e "s|^listen = \"tcp://127.0.0.1:7700\"|listen = \"tcp://*:$mgr_port\"|" \
+    -e "s|^state = \"[^\"]*\"|state = \"$dir/state.db\"|" \
+    -e "s|^lease = \"[^\"]*\"|lease = \"${lease}s\"|" \
+    -e "s|^listen = \"127.0.0.1:9471\"|listen = \"127.0.0.1:$QG_MGR_METRICS\"|" \
+    -e "s|= \"keys/|= \"$dir/keys/|" "$repo/conf/qosmgr.toml" >"$dir/qosmgr.toml"
+  sed -e "s|--file-prefix=qosgate-demo|--file-prefix=$prefix|" \
+    -e "s|iface=qd-gw-a|iface=$if_gw_a|; s|iface=qd-gw-b|iface=$if_gw_b|" \
+    -e "s|^listen = \"127.0.0.1:9470\"|listen = \"127.0.0.1:$QG_GW_METRICS\"|" \
+    -e "s|^manager = \"tcp://127.0.0.1:7700\"|manager = \"$QG_ENDPOINT\"|" \
+    -e "s|= \"keys/|= \"$dir/keys/|" "$repo/conf/demo.toml" >"$dir/qosgate.toml"
+  sed -e "s|^listen = \"[^\"]*\"|listen = \"ipc://$QG_AGENT_SOCK\"|" \
+    -e "s|^manager = \"[^\"]*\"|manager = \"tcp://$mgmt_gw:$mgr_port\"|" \
+    -e "s|^client_timeout = \"[^\"]*\"|client_timeout = \"${client_timeout}s\"|" \
+    -e "s|= \"keys/|= \"$dir/keys/|" "$repo/conf/qos-agent.toml" >"$dir/qos-agent.toml"
+  for f in qosmgr qosgate qos-agent; do
+    grep -q "$dir" "$dir/$f.toml" || qg_die "the example for $f.toml no longer has the lines this test rewrites"
+  done
+}
+
+# qg_world_ctl ARGS...: qosctl as the operator (the ops key) in the example world.
+qg_world_ctl() {
+  qg_in "$QG_WORLD_NS" "$QOSCTL" --endpoint "$QG_ENDPOINT" --timeout 3000 \
+    --key "$QG_WORLD_DIR/keys/ops.key" --manager-key "$QG_WORLD_DIR/keys/qosmgr.pub" "$@"
+}
+
+# qg_json EXPR: EXPR evaluated in Python on the JSON read from stdin (as d).
+qg_json() { "$QG_PYTHON" -c 'import json, sys; d = json.load(sys.stdin); print(eval(sys.argv[1], {}, {"d": d}))' "$1"; }
+
+# qg_world_flows: how many flows the manager holds.
+qg_world_flows() { qg_world_ctl --json flows | qg_json 'len(d["flows"])'; }
+
+# qg_world_gw1_up: whether gw1 has synced with the manager.
+qg_world_gw1_up() { [[ $(qg_world_ctl appliances 2>/dev/null | awk '$1 == "gw1" { print $5 }') == up ]]; }

@@ -9,9 +9,10 @@
 namespace qos::agent {
 namespace {
 
-/** A grant's class queue: 100 ms at its rate, never less than its burst or two full frames. */
-uint64_t queueBytesOf(uint64_t rate_bps, uint64_t burst_bytes) {
-  constexpr uint64_t kTwoFrames = uint64_t{2} * 1514;
+constexpr uint64_t kTwoFrames = uint64_t{2} * 1514;
+
+/** A shaped grant's class queue: 100 ms at its rate, never less than its burst or two frames. */
+uint64_t shapingQueueBytes(uint64_t rate_bps, uint64_t burst_bytes) {
   return std::max({rate_bps / 8 / 10, burst_bytes, kTwoFrames});
 }
 
@@ -24,19 +25,19 @@ Result<std::unique_ptr<HostEnforcer>> HostEnforcer::start(const EnforceConfig& c
   std::unique_ptr<HostEnforcer> e(new HostEnforcer(std::move(kernel)));
   HostKernel& k = *e->kernel_;
   // What an earlier run left: its table, and its tree on the interface.
-  if (Result<void> r = k.runNft(nftDeleteTable()); !r) {
+  if (Result<void> r = k.runNft(nftDeleteTables()); !r) {
     return makeError(
         ErrorCode::Unavailable,
         "[enforce] mode = \"nftables\", but nftables is not usable here: " + r.error().message);
   }
   std::string ifname = config.interface;
-  std::string no_shaping;  // why not, when it does not shape
+  std::string no_limit;  // why the rate is not held to, when it is not
   if (ifname.empty()) {
     Result<std::string> found = k.defaultRouteInterface();
     if (found) {
       ifname = *found;
     } else {
-      no_shaping = found.error().message + " (set [enforce] interface)";
+      no_limit = found.error().message + " (set [enforce] interface)";
     }
   }
   std::optional<RootQdisc> root;
@@ -54,44 +55,87 @@ Result<std::unique_ptr<HostEnforcer>> HostEnforcer::start(const EnforceConfig& c
       root = RootQdisc{"noqueue", 0};
     }
   }
-  if (Result<void> r = k.runNft(nftCreateTable()); !r) {
-    return makeError(ErrorCode::Unavailable,
-                     "cannot create the nftables table inet " + std::string(kNftTable) +
-                         " (interval maps need Linux 5.6 or later): " + r.error().message);
-  }
 
-  const bool wants_shaping = config.limit == LimitMode::Auto || config.limit == LimitMode::Shape;
-  if (wants_shaping && root) {
+  // The HTB tree, when the rate is to be held to and the interface's root
+  // qdisc is the kernel's default.
+  const bool wants_limit = config.limit != LimitMode::None;
+  std::string no_tree;
+  if (wants_limit && root) {
     if (root->handle != 0) {
-      no_shaping = ifname + "'s root qdisc (" + qdiscText(*root) +
-                   ") is someone else's, and the agent leaves it alone";
+      no_tree = ifname + "'s root qdisc (" + qdiscText(*root) +
+                ") is someone else's, and the agent leaves it alone";
     } else if (Result<void> r = k.addHtbRoot(ifname, kHtbRoot); !r) {
-      no_shaping = r.error().message;
+      no_tree = r.error().message;
     } else {
-      e->shaping_ = true;
+      e->tree_ = true;
       e->interface_ = ifname;
     }
+  } else if (wants_limit) {
+    no_tree = no_limit;
   }
-  if (config.limit == LimitMode::Shape && !e->shaping_) {
-    static_cast<void>(k.runNft(nftDeleteTable()));
-    return makeError(ErrorCode::Unavailable,
-                     "[enforce] limit = \"shape\", but this host cannot shape: " + no_shaping);
+  const auto fail = [&](Error error) -> Result<std::unique_ptr<HostEnforcer>> {
+    static_cast<void>(k.runNft(nftDeleteTables()));
+    if (e->tree_) {
+      static_cast<void>(k.deleteRoot(ifname, kHtbRoot));
+      e->tree_ = false;
+    }
+    return error;
+  };
+  if (config.limit == LimitMode::Shape && !e->tree_) {
+    return fail(makeError(ErrorCode::Unavailable,
+                          "[enforce] limit = \"shape\", but this host cannot shape: " + no_tree));
   }
-  e->policing_ = config.limit == LimitMode::Police || (wants_shaping && !e->shaping_);
-  e->summary_ =
-      std::string("nftables on output (table inet ") + kNftTable + "): mark" +
-      (e->policing_ ? " and police" : "") +
-      (e->shaping_ ? " and shape on " + ifname + " (htb " + tcHandleText(kHtbRoot) + ")" : "") +
-      (wants_shaping && !e->shaping_ ? "; no shaping: " + no_shaping : "");
+  if (e->tree_) {
+    e->queue_police_ = config.limit == LimitMode::Police;
+  } else if (wants_limit && !ifname.empty()) {
+    // No tree: police with nftables at the device's egress, where a drop is
+    // a full queue to the sender, not an error.
+    e->place_.egress_device = ifname;
+    e->nft_police_ = true;
+  }
+  if (Result<void> r = k.runNft(nftCreateTable(e->place_)); !r) {
+    if (!e->nft_police_) {
+      return fail(makeError(ErrorCode::Unavailable,
+                            "cannot create the nftables table inet " + std::string(kNftTable) +
+                                " (interval maps need Linux 5.6 or later): " + r.error().message));
+    }
+    // No egress hook (Linux 5.16): mark at the output hook, and say so.
+    no_tree += "; and no nftables egress hook on " + ifname + " (Linux 5.16): " + r.error().message;
+    e->place_ = NftPlace{};
+    e->nft_police_ = false;
+    if (Result<void> again = k.runNft(nftCreateTable(e->place_)); !again) {
+      return fail(makeError(ErrorCode::Unavailable, "cannot create the nftables table inet " +
+                                                        std::string(kNftTable) + ": " +
+                                                        again.error().message));
+    }
+  }
+
+  std::string& sum = e->summary_;
+  sum = e->place_.egress_device.empty()
+            ? std::string("nftables on output (table inet ") + kNftTable + "): mark"
+            : "nftables on " + ifname + "'s egress (table netdev " + kNftTable + "): mark";
+  if (e->tree_) {
+    sum += e->queue_police_ ? "; police with HTB on " + ifname + " (" + tcHandleText(kHtbRoot) +
+                                  "): a class per grant, its rate and burst, 2 frames queued"
+                            : "; shape with HTB on " + ifname + " (" + tcHandleText(kHtbRoot) +
+                                  "): a class per grant, its rate and burst, 100 ms queued";
+  } else if (e->nft_police_) {
+    sum +=
+        " and police (nftables limit: its bucket holds the burst and one second of the "
+        "rate); no HTB: " +
+        no_tree;
+  } else if (wants_limit) {
+    sum += " only; no policing or shaping: " + no_tree;
+  }
   return e;
 }
 
 HostEnforcer::~HostEnforcer() {
-  if (Result<void> r = kernel_->runNft(nftDeleteTable()); !r) {
-    log::warning("enforce: could not delete table inet " + std::string(kNftTable) + ": " +
+  if (Result<void> r = kernel_->runNft(nftDeleteTables()); !r) {
+    log::warning("enforce: could not delete table " + std::string(kNftTable) + ": " +
                  r.error().message);
   }
-  if (shaping_) {
+  if (tree_) {
     if (Result<void> r = kernel_->deleteRoot(interface_, kHtbRoot); !r) {
       log::warning("enforce: " + r.error().message);
     }
@@ -117,20 +161,21 @@ Result<void> HostEnforcer::apply(const control::Grant& grant) {
   f.dscp = grant.dscp;
   f.rate_bps = grant.profile.rate_bps;
   f.burst_bytes = grant.profile.burst_bytes;
-  f.police = policing_;
-  if (shaping_) {
+  f.police = nft_police_;
+  if (tree_) {
     const uint32_t handle = freeClass();
     if (handle == 0) {
       return makeError(ErrorCode::Unavailable, "every HTB class of " + interface_ + " is in use");
     }
-    if (Result<void> r = kernel_->addHtbClass(interface_, handle, f.rate_bps, f.burst_bytes,
-                                              queueBytesOf(f.rate_bps, f.burst_bytes));
+    const uint64_t queue =
+        queue_police_ ? kTwoFrames : shapingQueueBytes(f.rate_bps, f.burst_bytes);
+    if (Result<void> r = kernel_->addHtbClass(interface_, handle, f.rate_bps, f.burst_bytes, queue);
         !r) {
       return r;
     }
     f.tc_class = handle;
   }
-  if (Result<void> r = kernel_->runNft(nftAddFlow(f)); !r) {
+  if (Result<void> r = kernel_->runNft(nftAddFlow(place_, f)); !r) {
     if (f.tc_class) {
       static_cast<void>(kernel_->deleteClass(interface_, *f.tc_class));
     }
@@ -153,7 +198,7 @@ void HostEnforcer::remove(uint64_t flow_id) {
     return;
   }
   const EnforcedFlow& f = it->second;
-  if (Result<void> r = kernel_->runNft(nftRemoveFlow(f)); !r) {
+  if (Result<void> r = kernel_->runNft(nftRemoveFlow(place_, f)); !r) {
     log::warning("enforce: flow " + std::to_string(flow_id) + ": " + r.error().message);
   }
   if (f.tc_class) {

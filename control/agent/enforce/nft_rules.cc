@@ -9,7 +9,9 @@
 namespace qos::agent {
 namespace {
 
-std::string table() { return std::string("inet ") + kNftTable; }
+std::string table(const NftPlace& place) {
+  return std::string(place.egress_device.empty() ? "inet " : "netdev ") + kNftTable;
+}
 
 std::string chainName(uint64_t flow_id) { return "flow_" + std::to_string(flow_id); }
 
@@ -21,25 +23,32 @@ std::string portText(uint16_t port) { return port == 0 ? "0-65535" : std::to_str
 
 }  // namespace
 
-std::string nftCreateTable() {
-  const std::string t = table();
+std::string nftCreateTable(const NftPlace& place) {
+  const std::string t = table(place);
+  const std::string hook = place.egress_device.empty() ? "type filter hook output priority mangle"
+                                                       : "type filter hook egress device \"" +
+                                                             place.egress_device + "\" priority 0";
   return "add table " + t + "\n" + "add map " + t +
          " flows4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service : "
          "verdict; flags interval; }\n" +
          "add map " + t +
          " flows6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service : "
          "verdict; flags interval; }\n" +
-         "add chain " + t + " out { type filter hook output priority mangle; policy accept; }\n" +
-         "add rule " + t +
+         "add chain " + t + " out { " + hook + "; policy accept; }\n" + "add rule " + t +
          " out ip saddr . ip daddr . meta l4proto . th sport . th dport vmap @flows4\n" +
          "add rule " + t +
          " out ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport vmap @flows6\n";
 }
 
-std::string nftDeleteTable() {
+std::string nftDeleteTables() {
   // "add" first: deleting a table that is not there is an error, adding one
   // that is there is not.
-  return "add table " + table() + "\ndelete table " + table() + "\n";
+  std::string out;
+  for (const char* family : {"inet ", "netdev "}) {
+    const std::string t = family + std::string(kNftTable);
+    out += "add table " + t + "\ndelete table " + t + "\n";
+  }
+  return out;
 }
 
 std::string tcHandleText(uint32_t handle) {
@@ -59,8 +68,8 @@ std::string nftFlowKey(const control::FlowSpec& flow) {
          portText(flow.src_port) + " . " + portText(flow.dst_port);
 }
 
-std::string nftAddFlow(const EnforcedFlow& f) {
-  const std::string t = table();
+std::string nftAddFlow(const NftPlace& place, const EnforcedFlow& f) {
+  const std::string t = table(place);
   const std::string chain = chainName(f.flow_id);
   std::string out = "add chain " + t + " " + chain + "\n";
   if (f.police) {
@@ -80,8 +89,8 @@ std::string nftAddFlow(const EnforcedFlow& f) {
   return out;
 }
 
-std::string nftRemoveFlow(const EnforcedFlow& f) {
-  const std::string t = table();
+std::string nftRemoveFlow(const NftPlace& place, const EnforcedFlow& f) {
+  const std::string t = table(place);
   const std::string chain = chainName(f.flow_id);
   return "delete element " + t + " " + mapName(f.flow) + " { " + nftFlowKey(f.flow) + " }\n" +
          "flush chain " + t + " " + chain + "\n" + "delete chain " + t + " " + chain + "\n";

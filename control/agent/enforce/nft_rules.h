@@ -2,11 +2,12 @@
 // libnftables (each buffer one transaction): its own table, and per grant a
 // chain that marks, polices and picks the grant's shaping class.
 //
-//   table inet qos_agent
+//   table inet qos_agent            the output hook: every packet the host sends
+//   (or table netdev qos_agent)     one device's egress hook: see NftPlace
 //     map flows4, flows6   src . dst . proto . sport . dport -> jump flow_ID
 //                          (intervals: a port 0 is any, 0-65535)
-//     chain out            output hook, priority mangle: the maps, one
-//                          lookup per packet whatever the number of grants
+//     chain out            the maps: one lookup per packet whatever the
+//                          number of grants
 //     chain flow_ID        [limit rate over R bytes/second burst B bytes drop]
 //                          ip dscp set D          (the kernel keeps ECN and the checksum)
 //                          [meta priority set MAJOR:MINOR]   (the grant's HTB class)
@@ -38,14 +39,27 @@ struct EnforcedFlow {
   bool operator==(const EnforcedFlow&) const = default;
 };
 
-/** Creates the table, its maps and its output chain (on an empty kernel). */
-std::string nftCreateTable();
-/** Deletes the table if it is there (what an earlier run left), and nothing else. */
-std::string nftDeleteTable();
+/**
+ * Where the table hooks in.  The output hook sees every packet the host
+ * sends, but a packet dropped there fails the sender's sendmsg() with EPERM
+ * (many UDP senders give up on it); a device's egress hook drops as a full
+ * queue does, unseen by the sender.  So policing by nftables is done at the
+ * egress device, everything else at the output hook.
+ */
+struct NftPlace {
+  std::string egress_device;  ///< "": table inet, output hook; else table netdev, its egress
+  bool operator==(const NftPlace&) const = default;
+};
+
+/** Creates the table, its maps and its chain at @p place (on an empty kernel). */
+std::string nftCreateTable(const NftPlace& place);
+/** Deletes the table of either family if it is there (what an earlier run left), and nothing else.
+ */
+std::string nftDeleteTables();
 /** Adds @p flow's chain and map element: one transaction. */
-std::string nftAddFlow(const EnforcedFlow& flow);
+std::string nftAddFlow(const NftPlace& place, const EnforcedFlow& flow);
 /** Removes @p flow's map element and chain: one transaction. */
-std::string nftRemoveFlow(const EnforcedFlow& flow);
+std::string nftRemoveFlow(const NftPlace& place, const EnforcedFlow& flow);
 /** "198.18.1.10 . 198.19.1.20 . udp . 0-65535 . 5004": @p flow's key in its map. */
 std::string nftFlowKey(const control::FlowSpec& flow);
 /** "a9e0:12" for a class, "a9e0:" for a qdisc (minor 0), as tc writes them. */

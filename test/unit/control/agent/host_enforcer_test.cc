@@ -38,14 +38,14 @@ TEST(NftRulesTest, AGrantsChainMarksPolicesAndPicksItsClass) {
   f.rate_bps = 1'000'000;
   f.burst_bytes = 12'500;
   f.police = true;
-  EXPECT_EQ(nftAddFlow(f),
+  EXPECT_EQ(nftAddFlow(NftPlace{}, f),
             "add chain inet qos_agent flow_7\n"
             "add rule inet qos_agent flow_7 limit rate over 125000 bytes/second burst 12500 "
             "bytes drop\n"
             "add rule inet qos_agent flow_7 ip dscp set 46\n"
             "add element inet qos_agent flows4 { 198.18.1.10 . 198.19.1.20 . udp . 0-65535 . "
             "5004 : jump flow_7 }\n");
-  EXPECT_EQ(nftRemoveFlow(f),
+  EXPECT_EQ(nftRemoveFlow(NftPlace{}, f),
             "delete element inet qos_agent flows4 { 198.18.1.10 . 198.19.1.20 . udp . 0-65535 . "
             "5004 }\n"
             "flush chain inet qos_agent flow_7\n"
@@ -56,19 +56,28 @@ TEST(NftRulesTest, AGrantsChainMarksPolicesAndPicksItsClass) {
   f.flow = grantOf(7, "2001:db8::1", "2001:db8:1::2", 4000, 443).flow;
   f.flow.protocol = 6;
   f.dscp = 34;
-  EXPECT_EQ(nftAddFlow(f),
+  EXPECT_EQ(nftAddFlow(NftPlace{}, f),
             "add chain inet qos_agent flow_7\n"
             "add rule inet qos_agent flow_7 ip6 dscp set 34\n"
             "add rule inet qos_agent flow_7 meta priority set a9e0:3\n"
             "add element inet qos_agent flows6 { 2001:db8::1 . 2001:db8:1::2 . tcp . 4000 . 443 "
             ": jump flow_7 }\n");
   EXPECT_EQ(tcHandleText(0xa9e00000u), "a9e0:");
-  // The table: both families' maps looked up from one output chain.
-  const std::string table = nftCreateTable();
+  // The table: both families' maps looked up from one chain, at the output
+  // hook or at one device's egress.
+  const std::string table = nftCreateTable(NftPlace{});
+  EXPECT_NE(table.find("add table inet qos_agent"), std::string::npos);
   EXPECT_NE(table.find("type filter hook output priority mangle"), std::string::npos);
   EXPECT_NE(table.find("vmap @flows4"), std::string::npos);
   EXPECT_NE(table.find("vmap @flows6"), std::string::npos);
-  EXPECT_EQ(nftDeleteTable(), "add table inet qos_agent\ndelete table inet qos_agent\n");
+  const NftPlace egress{"eth0"};
+  EXPECT_NE(nftCreateTable(egress).find("add chain netdev qos_agent out { type filter hook egress "
+                                        "device \"eth0\" priority 0; policy accept; }"),
+            std::string::npos);
+  EXPECT_EQ(nftAddFlow(egress, f).substr(0, 36), "add chain netdev qos_agent flow_7\nad");
+  EXPECT_EQ(nftDeleteTables(),
+            "add table inet qos_agent\ndelete table inet qos_agent\n"
+            "add table netdev qos_agent\ndelete table netdev qos_agent\n");
 }
 
 class HostEnforcerTest : public ::testing::Test {
@@ -89,15 +98,16 @@ TEST_F(HostEnforcerTest, StartCleansUpAnEarlierRunAndShapesOnTheDefaultRoutesInt
   auto e = start({});
   ASSERT_TRUE(e.ok()) << e.error().message;
   ASSERT_GE(kernel_.nft.size(), 2u);
-  EXPECT_EQ(kernel_.nft[0], nftDeleteTable()) << "the earlier table goes first";
-  EXPECT_EQ(kernel_.nft[1], nftCreateTable());
+  EXPECT_EQ(kernel_.nft[0], nftDeleteTables()) << "the earlier table goes first";
+  EXPECT_EQ(kernel_.nft[1], nftCreateTable(NftPlace{}));
   EXPECT_TRUE(kernel_.elements.empty());
-  EXPECT_EQ(kernel_.ops, (std::vector<std::string>{"nft", "delete-root eth0 a9e0:", "nft",
-                                                   "add-root eth0 a9e0:"}));
-  EXPECT_TRUE((*e)->shapes());
-  EXPECT_FALSE((*e)->polices());
+  EXPECT_EQ(kernel_.ops, (std::vector<std::string>{
+                             "nft", "delete-root eth0 a9e0:", "add-root eth0 a9e0:", "nft"}));
+  EXPECT_TRUE((*e)->hasTree());
+  EXPECT_FALSE((*e)->nftPolices());
   EXPECT_EQ((*e)->summary(),
-            "nftables on output (table inet qos_agent): mark and shape on eth0 (htb a9e0:)");
+            "nftables on output (table inet qos_agent): mark; shape with HTB on eth0 (a9e0:): a "
+            "class per grant, its rate and burst, 100 ms queued");
 
   e->reset();
   EXPECT_FALSE(kernel_.table) << "its end deletes the table";
@@ -108,12 +118,13 @@ TEST_F(HostEnforcerTest, AnotherRootQdiscIsLeftAloneAndTheHostPolicesInstead) {
   kernel_.roots["eth0"] = RootQdisc{"htb", 0x00010000u};  // an operator's own tree
   auto e = start({});
   ASSERT_TRUE(e.ok()) << e.error().message;
-  EXPECT_FALSE((*e)->shapes());
-  EXPECT_TRUE((*e)->polices());
-  EXPECT_NE((*e)->summary().find("mark and police; no shaping: eth0's root qdisc (htb 1:) is "
-                                 "someone else's"),
-            std::string::npos)
-      << (*e)->summary();
+  EXPECT_FALSE((*e)->hasTree());
+  EXPECT_TRUE((*e)->nftPolices()) << "policed by nftables at eth0's egress instead";
+  EXPECT_EQ((*e)->place().egress_device, "eth0");
+  EXPECT_EQ((*e)->summary(),
+            "nftables on eth0's egress (table netdev qos_agent): mark and police (nftables limit: "
+            "its bucket holds the burst and one second of the rate); no HTB: eth0's root qdisc "
+            "(htb 1:) is someone else's, and the agent leaves it alone");
   for (const std::string& op : kernel_.ops) {
     EXPECT_EQ(op.find("root"), std::string::npos) << "touched: " << op;
   }
@@ -132,9 +143,8 @@ TEST_F(HostEnforcerTest, WhatTheKernelLacksIsSaid) {
   kernel_.fail = {"add-root"};  // no HTB in this kernel
   auto e = start({});
   ASSERT_TRUE(e.ok()) << e.error().message;
-  EXPECT_TRUE((*e)->polices());
-  EXPECT_NE((*e)->summary().find("no shaping: fake kernel refuses: add-root eth0"),
-            std::string::npos)
+  EXPECT_TRUE((*e)->nftPolices());
+  EXPECT_NE((*e)->summary().find("no HTB: fake kernel refuses: add-root eth0"), std::string::npos)
       << (*e)->summary();
   e->reset();
 
@@ -152,8 +162,9 @@ TEST_F(HostEnforcerTest, WhatTheKernelLacksIsSaid) {
   kernel_.default_route.clear();
   auto no_route = start({});
   ASSERT_TRUE(no_route.ok()) << no_route.error().message;
-  EXPECT_NE((*no_route)->summary().find("no default route (set [enforce] interface)"),
-            std::string::npos);
+  EXPECT_EQ((*no_route)->summary(),
+            "nftables on output (table inet qos_agent): mark only; no policing or shaping: this "
+            "host has no default route (set [enforce] interface)");
   no_route->reset();
 
   EnforceConfig named;
@@ -217,21 +228,56 @@ TEST_F(HostEnforcerTest, PolicingAndMarkOnly) {
   police.limit = LimitMode::Police;
   auto e = start(police);
   ASSERT_TRUE(e.ok()) << e.error().message;
-  EXPECT_EQ((*e)->summary(), "nftables on output (table inet qos_agent): mark and police");
+  EXPECT_EQ((*e)->summary(),
+            "nftables on output (table inet qos_agent): mark; police with HTB on eth0 (a9e0:): a "
+            "class per grant, its rate and burst, 2 frames queued");
   ASSERT_TRUE((*e)->apply(grantOf(1, "198.18.1.10", "198.19.1.20", 0, 5004)).ok());
-  EXPECT_NE(kernel_.nft.back().find("limit rate over 125000 bytes/second burst 12500 bytes drop"),
-            std::string::npos);
-  EXPECT_EQ(kernel_.nft.back().find("meta priority"), std::string::npos);
-  for (const std::string& op : kernel_.ops) {
-    EXPECT_EQ(op.find("root"), std::string::npos) << "policing needs no qdisc: " << op;
-  }
+  EXPECT_EQ(kernel_.ops[kernel_.ops.size() - 2],
+            "add-class eth0 a9e0:1 rate 1000000 burst 12500 queue 3028");
+  EXPECT_EQ(kernel_.nft.back().find("limit rate"), std::string::npos);
   e->reset();
 
+  // Without the tree: nftables' limit, at the egress hook.
+  kernel_.roots["eth0"] = RootQdisc{"mq", 0x00010000u};
+  auto nft = start(police);
+  ASSERT_TRUE(nft.ok()) << nft.error().message;
+  ASSERT_TRUE((*nft)->apply(grantOf(1, "198.18.1.10", "198.19.1.20", 0, 5004)).ok());
+  EXPECT_NE(kernel_.nft.back().find("add rule netdev qos_agent flow_1 limit rate over 125000 "
+                                    "bytes/second burst 12500 bytes drop"),
+            std::string::npos)
+      << kernel_.nft.back();
+  EXPECT_EQ(kernel_.nft.back().find("meta priority"), std::string::npos);
+  nft->reset();
+  kernel_.roots["eth0"] = RootQdisc{"fq_codel", 0};
+
+  // Without the tree and without an egress hook (before Linux 5.16): mark only, and say so.
+  kernel_.roots["eth0"] = RootQdisc{"mq", 0x00010000u};
+  kernel_.fail = {"hook egress"};
+  auto old_kernel = start(police);
+  ASSERT_TRUE(old_kernel.ok()) << old_kernel.error().message;
+  EXPECT_FALSE((*old_kernel)->nftPolices());
+  EXPECT_TRUE((*old_kernel)->place().egress_device.empty());
+  EXPECT_NE((*old_kernel)
+                ->summary()
+                .find("mark only; no policing or shaping: eth0's root qdisc "
+                      "(mq 1:) is someone else's"),
+            std::string::npos)
+      << (*old_kernel)->summary();
+  EXPECT_NE((*old_kernel)->summary().find("no nftables egress hook on eth0 (Linux 5.16)"),
+            std::string::npos);
+  old_kernel->reset();
+  kernel_.fail.clear();
+  kernel_.roots["eth0"] = RootQdisc{"fq_codel", 0};
+
+  kernel_.ops.clear();
   EnforceConfig mark;
   mark.limit = LimitMode::None;
   auto m = start(mark);
   ASSERT_TRUE(m.ok()) << m.error().message;
   EXPECT_EQ((*m)->summary(), "nftables on output (table inet qos_agent): mark");
+  for (const std::string& op : kernel_.ops) {
+    EXPECT_EQ(op.find("add-root"), std::string::npos) << "marking needs no qdisc: " << op;
+  }
   ASSERT_TRUE((*m)->apply(grantOf(1, "198.18.1.10", "198.19.1.20", 0, 5004)).ok());
   EXPECT_EQ(kernel_.nft.back().find("limit"), std::string::npos);
 }
