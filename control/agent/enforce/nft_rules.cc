@@ -46,7 +46,7 @@ std::string nftDeleteTables() {
   std::string out;
   for (const char* family : {"inet ", "netdev "}) {
     const std::string t = family + std::string(kNftTable);
-    out += "add table " + t + "\ndelete table " + t + "\n";
+    out.append("add table ").append(t).append("\ndelete table ").append(t).append("\n");
   }
   return out;
 }
