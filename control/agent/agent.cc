@@ -1,5 +1,6 @@
 #include "control/agent/agent.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -268,6 +269,11 @@ void Agent::reload(const AgentConfig& config) {
 }
 
 void Agent::serveOnce(int wait_ms) {
+  // Policies due (more than one tick asks for, at start) are not kept waiting.
+  if (std::optional<uint64_t> due = policies_->nextDueMs()) {
+    const uint64_t now = options_.steady_ms();
+    wait_ms = *due <= now ? 0 : static_cast<int>(std::min<uint64_t>(wait_ms, *due - now));
+  }
   zmq::pollitem_t item{router_->handle(), 0, ZMQ_POLLIN, 0};
   try {
     zmq::poll(&item, 1, std::chrono::milliseconds(wait_ms));

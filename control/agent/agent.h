@@ -66,7 +66,11 @@ public:
 
   /** Serves until @p stop is set (looked at every 100 ms at least). */
   void run(const std::atomic<bool>& stop);
-  /** Waits up to @p wait_ms for one request and serves it; then lets silent clients go. */
+  /**
+   * Waits up to @p wait_ms (less when a standing policy is due) for one
+   * request and serves it; then lets silent clients go and asks for the
+   * policies that are due.
+   */
   void serveOnce(int wait_ms);
 
   /**

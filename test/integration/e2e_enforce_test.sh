@@ -86,7 +86,7 @@ released() { (($(qg_world_flows) == 0)); }
 has_table() { qg_in "$ns_a" nft list table inet qos_agent >/dev/null 2>&1; }
 root_qdisc() { qg_in "$ns_a" tc qdisc show dev "$if_a" | awk '/ root / { print $2, $3; exit }'; }
 agent_classes() { qg_in "$ns_a" tc class show dev "$if_a" | grep -c 'a9e0:'; }
-map_elements() { qg_in "$ns_a" nft -j list map inet qos_agent flows4 | qg_json 'len(d["nftables"][1]["map"].get("elem", []))'; }
+map_elements() { qg_in "$ns_a" nft -j list map inet qos_agent flows4_dport | qg_json 'len(d["nftables"][1]["map"].get("elem", []))'; }
 # rate_at PCAP DSCP FROM: the IP-level Mbit/s of A's media packets in PCAP from
 # epoch FROM on, those carrying DSCP, and their number: "MBIT N_DSCP N_ALL".
 rate_at() {

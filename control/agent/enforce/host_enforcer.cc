@@ -95,9 +95,9 @@ Result<std::unique_ptr<HostEnforcer>> HostEnforcer::start(const EnforceConfig& c
   }
   if (Result<void> r = k.runNft(nftCreateTable(e->place_)); !r) {
     if (!e->nft_police_) {
-      return fail(makeError(ErrorCode::Unavailable,
-                            "cannot create the nftables table inet " + std::string(kNftTable) +
-                                " (interval maps need Linux 5.6 or later): " + r.error().message));
+      return fail(makeError(ErrorCode::Unavailable, "cannot create the nftables table inet " +
+                                                        std::string(kNftTable) + ": " +
+                                                        r.error().message));
     }
     // No egress hook (Linux 5.16): mark at the output hook, and say so.
     no_tree += "; and no nftables egress hook on " + ifname + " (Linux 5.16): " + r.error().message;

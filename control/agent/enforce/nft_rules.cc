@@ -1,7 +1,10 @@
 #include "control/agent/enforce/nft_rules.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
+#include <initializer_list>
+#include <string_view>
 
 #include "control/common/ip_prefix.h"
 #include "control/common/ip_protocol.h"
@@ -15,11 +18,32 @@ std::string table(const NftPlace& place) {
 
 std::string chainName(uint64_t flow_id) { return "flow_" + std::to_string(flow_id); }
 
-const char* mapName(const control::FlowSpec& flow) {
-  return flow.src.family == 6 ? "flows6" : "flows4";
+void append(std::string& out, std::initializer_list<std::string_view> parts) {
+  for (const std::string_view part : parts) {
+    out.append(part);
+  }
 }
 
-std::string portText(uint16_t port) { return port == 0 ? "0-65535" : std::to_string(port); }
+/** The maps, most specific first: which of a flow's ports its key holds. */
+struct MapKind {
+  const char* suffix;  ///< of the map's name
+  bool sport;          ///< the key holds the source port
+  bool dport;          ///< the key holds the destination port
+};
+constexpr std::array<MapKind, 4> kMapKinds = {{
+    {"", true, true},
+    {"_dport", false, true},
+    {"_sport", true, false},
+    {"_noport", false, false},
+}};
+
+const MapKind& kindOf(const control::FlowSpec& flow) {
+  return kMapKinds[(flow.src_port == 0 ? 1 : 0) + (flow.dst_port == 0 ? 2 : 0)];
+}
+
+std::string mapName(int family, const MapKind& kind) {
+  return std::string(family == 6 ? "flows6" : "flows4") + kind.suffix;
+}
 
 }  // namespace
 
@@ -28,16 +52,30 @@ std::string nftCreateTable(const NftPlace& place) {
   const std::string hook = place.egress_device.empty() ? "type filter hook output priority mangle"
                                                        : "type filter hook egress device \"" +
                                                              place.egress_device + "\" priority 0";
-  return "add table " + t + "\n" + "add map " + t +
-         " flows4 { type ipv4_addr . ipv4_addr . inet_proto . inet_service . inet_service : "
-         "verdict; flags interval; }\n" +
-         "add map " + t +
-         " flows6 { type ipv6_addr . ipv6_addr . inet_proto . inet_service . inet_service : "
-         "verdict; flags interval; }\n" +
-         "add chain " + t + " out { " + hook + "; policy accept; }\n" + "add rule " + t +
-         " out ip saddr . ip daddr . meta l4proto . th sport . th dport vmap @flows4\n" +
-         "add rule " + t +
-         " out ip6 saddr . ip6 daddr . meta l4proto . th sport . th dport vmap @flows6\n";
+  std::string maps;
+  std::string rules;
+  for (const int family : {4, 6}) {
+    const std::string addr = family == 6 ? "ipv6_addr" : "ipv4_addr";
+    const std::string ip = family == 6 ? "ip6" : "ip";
+    for (const MapKind& kind : kMapKinds) {
+      const std::string name = mapName(family, kind);
+      append(maps, {"add map ", t, " ", name, " { type ", addr, " . ", addr, " . inet_proto"});
+      std::string key;
+      append(key, {ip, " saddr . ", ip, " daddr . meta l4proto"});
+      if (kind.sport) {
+        maps += " . inet_service";
+        key += " . th sport";
+      }
+      if (kind.dport) {
+        maps += " . inet_service";
+        key += " . th dport";
+      }
+      maps += " : verdict; }\n";
+      append(rules, {"add rule ", t, " out ", key, " vmap @", name, "\n"});
+    }
+  }
+  return "add table " + t + "\n" + maps + "add chain " + t + " out { " + hook +
+         "; policy accept; }\n" + rules;
 }
 
 std::string nftDeleteTables() {
@@ -63,9 +101,19 @@ std::string tcHandleText(uint32_t handle) {
 
 std::string nftFlowKey(const control::FlowSpec& flow) {
   const char* proto = ipProtocolName(flow.protocol);
-  return formatIpAddress(flow.src) + " . " + formatIpAddress(flow.dst) + " . " +
-         (proto != nullptr ? std::string(proto) : std::to_string(flow.protocol)) + " . " +
-         portText(flow.src_port) + " . " + portText(flow.dst_port);
+  std::string key = formatIpAddress(flow.src) + " . " + formatIpAddress(flow.dst) + " . " +
+                    (proto != nullptr ? std::string(proto) : std::to_string(flow.protocol));
+  if (flow.src_port != 0) {
+    key += " . " + std::to_string(flow.src_port);
+  }
+  if (flow.dst_port != 0) {
+    key += " . " + std::to_string(flow.dst_port);
+  }
+  return key;
+}
+
+std::string nftMapOf(const control::FlowSpec& flow) {
+  return mapName(flow.src.family, kindOf(flow));
 }
 
 std::string nftAddFlow(const NftPlace& place, const EnforcedFlow& f) {
@@ -84,7 +132,7 @@ std::string nftAddFlow(const NftPlace& place, const EnforcedFlow& f) {
   if (f.tc_class) {
     out += "add rule " + t + " " + chain + " meta priority set " + tcHandleText(*f.tc_class) + "\n";
   }
-  out += "add element " + t + " " + mapName(f.flow) + " { " + nftFlowKey(f.flow) + " : jump " +
+  out += "add element " + t + " " + nftMapOf(f.flow) + " { " + nftFlowKey(f.flow) + " : goto " +
          chain + " }\n";
   return out;
 }
@@ -92,7 +140,7 @@ std::string nftAddFlow(const NftPlace& place, const EnforcedFlow& f) {
 std::string nftRemoveFlow(const NftPlace& place, const EnforcedFlow& f) {
   const std::string t = table(place);
   const std::string chain = chainName(f.flow_id);
-  return "delete element " + t + " " + mapName(f.flow) + " { " + nftFlowKey(f.flow) + " }\n" +
+  return "delete element " + t + " " + nftMapOf(f.flow) + " { " + nftFlowKey(f.flow) + " }\n" +
          "flush chain " + t + " " + chain + "\n" + "delete chain " + t + " " + chain + "\n";
 }
 

@@ -4,10 +4,13 @@
 //
 //   table inet qos_agent            the output hook: every packet the host sends
 //   (or table netdev qos_agent)     one device's egress hook: see NftPlace
-//     map flows4, flows6   src . dst . proto . sport . dport -> jump flow_ID
-//                          (intervals: a port 0 is any, 0-65535)
-//     chain out            the maps: one lookup per packet whatever the
-//                          number of grants
+//     maps flows4, flows4_dport, flows4_sport, flows4_noport (and flows6...):
+//                          src . dst . proto [. sport] [. dport] -> goto flow_ID,
+//                          one map per set of ports a grant names (a port 0
+//                          is any); hash maps, not interval ones: a lookup
+//                          costs a hash, whatever the number of grants
+//     chain out            the maps, most specific first: the first grant
+//                          found decides (goto: no other is looked at)
 //     chain flow_ID        [limit rate over R bytes/second burst B bytes drop]
 //                          ip dscp set D          (the kernel keeps ECN and the checksum)
 //                          [meta priority set MAJOR:MINOR]   (the grant's HTB class)
@@ -60,8 +63,10 @@ std::string nftDeleteTables();
 std::string nftAddFlow(const NftPlace& place, const EnforcedFlow& flow);
 /** Removes @p flow's map element and chain: one transaction. */
 std::string nftRemoveFlow(const NftPlace& place, const EnforcedFlow& flow);
-/** "198.18.1.10 . 198.19.1.20 . udp . 0-65535 . 5004": @p flow's key in its map. */
+/** "198.18.1.10 . 198.19.1.20 . udp . 5004": @p flow's key in its map (the ports it names). */
 std::string nftFlowKey(const control::FlowSpec& flow);
+/** "flows4_dport": the map @p flow's key goes in. */
+std::string nftMapOf(const control::FlowSpec& flow);
 /** "a9e0:12" for a class, "a9e0:" for a qdisc (minor 0), as tc writes them. */
 std::string tcHandleText(uint32_t handle);
 
