@@ -126,7 +126,8 @@ grep -q "enforce: nftables on output (table inet qos_agent): mark; police with H
   qg_fail "no enforcement line in the agent's log"
 
 # --- b. policing: 5 Mbit/s offered on the 1 Mbit/s policy -------------------
-# police MODE: 5 Mbit/s for 5 s, tshark at A and B; sets the figures.
+# offer NAME LABEL: 5 Mbit/s for 5 s, tshark at A and B; checks that every
+# packet left A marked, at about the granted rate, and arrived at B as 26.
 offer() {
   qg_tshark_start "$ns_a" "$if_a" "$dir/$1-a.pcap" "udp and dst port $media_port" || qg_die "tshark did not start at A"
   local cap_a=$QG_CAPTURE_PID
@@ -144,15 +145,15 @@ offer() {
   read -r _ b_marked b_all < <(rate_at "$dir/$1-b.pcap" 26 0)
   class_stats=$(qg_in "$ns_a" tc -s class show dev "$if_a" | grep -A1 'a9e0:1 ' | tail -1)
   dropped=$(sed -n 's/.*(dropped \([0-9]*\),.*/\1/p' <<<"$class_stats")
+  ((a_all > 100 && a_marked == a_all)) && qg_pass "$2: every packet of the flow left A marked 34 ($a_marked of $a_all)" ||
+    qg_fail "$2: $a_marked of $a_all packets left A marked 34"
+  within "$a_mbit" "$policy_mbit" 15 &&
+    qg_pass "$2: ${a_mbit} Mbit/s left A for ${policy_mbit} Mbit/s granted, 5 offered (iperf3 sent $QG_SENT_PKTS, B got $QG_RCVD_PKTS${dropped:+; its HTB class dropped $dropped})" ||
+    qg_fail "$2: ${a_mbit} Mbit/s left A for ${policy_mbit} Mbit/s"
+  ((b_all > 100 && b_marked == b_all)) && qg_pass "$2: at B the flow arrived as 26, the wan's AF41 ($b_marked of $b_all)" ||
+    qg_fail "$2: at B $b_marked of $b_all packets arrived as 26"
 }
-offer police
-((a_all > 100 && a_marked == a_all)) && qg_pass "policing: every packet of the flow left A marked 34 ($a_marked of $a_all)" ||
-  qg_fail "policing: $a_marked of $a_all packets left A marked 34"
-within "$a_mbit" "$policy_mbit" 15 && qg_pass "policing: ${a_mbit} Mbit/s left A for ${policy_mbit} Mbit/s granted (5 offered; iperf3 sent $QG_SENT_PKTS, B got $QG_RCVD_PKTS; the class dropped ${dropped:-?})" ||
-  qg_fail "policing: ${a_mbit} Mbit/s left A for ${policy_mbit} Mbit/s"
-((b_all > 100 && b_marked == b_all)) && qg_pass "at B the flow arrived as 26, the wan's AF41 ($b_marked of $b_all)" ||
-  qg_fail "at B $b_marked of $b_all packets arrived as 26"
-
+offer police policing
 # --- d. SIGTERM: released, nothing left ------------------------------------
 qg_stop_daemon qos-agent "$agent_pid" TERM 10
 qg_wait_until 5 released && qg_pass "a stopped agent released the grant" ||
@@ -166,13 +167,7 @@ start_agent || qg_die "qos-agent did not start (shape)"
 qg_wait_until 10 policy_held || qg_fail "the policy was not held and enforced (shape)"
 [[ $(root_qdisc) == "htb a9e0:" ]] && (($(agent_classes) == 1)) &&
   qg_pass "shaping: the agent's HTB root and one class on $if_a" || qg_fail "shaping: root $(root_qdisc), $(agent_classes) class(es)"
-offer shape
-((a_all > 100 && a_marked == a_all)) && qg_pass "shaping: every packet of the flow left A marked 34 ($a_marked of $a_all)" ||
-  qg_fail "shaping: $a_marked of $a_all packets left A marked 34"
-within "$a_mbit" "$policy_mbit" 15 && qg_pass "shaping: ${a_mbit} Mbit/s left A for ${policy_mbit} Mbit/s granted (iperf3 sent $QG_SENT_PKTS, B got $QG_RCVD_PKTS; the class dropped ${dropped:-?}: ${class_stats# })" ||
-  qg_fail "shaping: ${a_mbit} Mbit/s left A for ${policy_mbit} Mbit/s"
-((b_all > 100 && b_marked == b_all)) && qg_pass "shaping: at B the flow arrived as 26 ($b_marked of $b_all)" ||
-  qg_fail "shaping: at B $b_marked of $b_all packets arrived as 26"
+offer shape shaping
 
 # --- f. --status -------------------------------------------------------------
 status=$(qg_in "$ns_a" "$QOS_AGENT" --config "$dir/qos-agent.toml" --status 2>&1)
@@ -207,13 +202,9 @@ qg_wait_until 10 policy_held || qg_fail "the policy was not held and enforced (n
 grep -q "enforce: nftables on $if_a's egress (table netdev qos_agent): mark and police" "$dir/agent.log" &&
   qg_pass "with an operator's root qdisc the agent polices with nftables at $if_a's egress" ||
   qg_fail "no nftables policing line: $(grep -m1 'enforce:' "$dir/agent.log")"
-offer nft
-((a_all > 100 && a_marked == a_all)) && qg_pass "nftables policing: every packet left A marked 34 ($a_marked of $a_all)" ||
-  qg_fail "nftables policing: $a_marked of $a_all packets left A marked 34"
 # The sender never sees a drop (iperf3 would give up on EPERM) and, once the
 # limit's bucket (the burst and one second of the rate) has drained, 1 Mbit/s.
-within "$a_mbit" "$policy_mbit" 15 && qg_pass "nftables policing: ${a_mbit} Mbit/s left A after the first second (iperf3 sent $QG_SENT_PKTS, B got $QG_RCVD_PKTS)" ||
-  qg_fail "nftables policing: ${a_mbit} Mbit/s left A"
+offer nft "nftables policing"
 qg_stop_daemon qos-agent "$agent_pid" TERM 10
 ! has_table && [[ $(root_qdisc) == "pfifo 1:" ]] && qg_pass "stopped: no table left, and the operator's qdisc untouched" ||
   qg_fail "after the stop: table $(has_table && echo yes || echo no), root $(root_qdisc)"

@@ -17,6 +17,8 @@
 #include <netlink/route/tc.h>
 #include <nftables/libnftables.h>
 
+#include "control/agent/enforce/nft_rules.h"
+
 namespace qos::agent {
 namespace {
 
@@ -38,6 +40,15 @@ struct NlPtr {
 };
 
 using QdiscPtr = NlPtr<rtnl_qdisc, rtnl_qdisc_put>;
+
+/** Where a qdisc or class is: its interface, its parent, its own handle (0: the kernel's pick). */
+void placeTc(rtnl_tc* tc, int ifindex, uint32_t parent, uint32_t handle) {
+  rtnl_tc_set_ifindex(tc, ifindex);
+  rtnl_tc_set_parent(tc, parent);
+  if (handle != 0) {
+    rtnl_tc_set_handle(tc, handle);
+  }
+}
 using ClassPtr = NlPtr<rtnl_class, rtnl_class_put>;
 using CachePtr = NlPtr<nl_cache, nl_cache_free>;
 
@@ -118,9 +129,7 @@ public:
       return ifindex.error();
     }
     QdiscPtr q(rtnl_qdisc_alloc());
-    rtnl_tc_set_ifindex(TC_CAST(q.p), *ifindex);
-    rtnl_tc_set_parent(TC_CAST(q.p), TC_H_ROOT);
-    rtnl_tc_set_handle(TC_CAST(q.p), handle);
+    placeTc(TC_CAST(q.p), *ifindex, TC_H_ROOT, handle);
     if (int err = rtnl_tc_set_kind(TC_CAST(q.p), "htb"); err < 0) {
       return makeError(ErrorCode::Unavailable, "htb: " + nlError(err));
     }
@@ -139,9 +148,7 @@ public:
       return ifindex.error();
     }
     QdiscPtr q(rtnl_qdisc_alloc());
-    rtnl_tc_set_ifindex(TC_CAST(q.p), *ifindex);
-    rtnl_tc_set_parent(TC_CAST(q.p), TC_H_ROOT);
-    rtnl_tc_set_handle(TC_CAST(q.p), handle);
+    placeTc(TC_CAST(q.p), *ifindex, TC_H_ROOT, handle);
     if (int err = rtnl_qdisc_delete(sock_, q.p); err < 0) {
       return makeError(ErrorCode::Unavailable,
                        "cannot delete the root qdisc of " + ifname + ": " + nlError(err));
@@ -156,9 +163,7 @@ public:
       return ifindex.error();
     }
     ClassPtr c(rtnl_class_alloc());
-    rtnl_tc_set_ifindex(TC_CAST(c.p), *ifindex);
-    rtnl_tc_set_parent(TC_CAST(c.p), handle & 0xFFFF0000u);
-    rtnl_tc_set_handle(TC_CAST(c.p), handle);
+    placeTc(TC_CAST(c.p), *ifindex, handle & 0xFFFF0000u, handle);
     if (int err = rtnl_tc_set_kind(TC_CAST(c.p), "htb"); err < 0) {
       return makeError(ErrorCode::Unavailable, "htb class: " + nlError(err));
     }
@@ -169,13 +174,12 @@ public:
     rtnl_htb_set_rbuffer(c.p, burst);
     rtnl_htb_set_cbuffer(c.p, burst);
     if (int err = rtnl_class_add(sock_, c.p, NLM_F_CREATE | NLM_F_EXCL); err < 0) {
-      return makeError(ErrorCode::Unavailable, "cannot add htb class " + std::to_string(handle) +
+      return makeError(ErrorCode::Unavailable, "cannot add htb class " + tcHandleText(handle) +
                                                    " on " + ifname + ": " + nlError(err));
     }
     // Its queue: a byte FIFO, short enough not to hold packets for seconds.
     QdiscPtr leaf(rtnl_qdisc_alloc());
-    rtnl_tc_set_ifindex(TC_CAST(leaf.p), *ifindex);
-    rtnl_tc_set_parent(TC_CAST(leaf.p), handle);
+    placeTc(TC_CAST(leaf.p), *ifindex, handle, 0);
     int err = rtnl_tc_set_kind(TC_CAST(leaf.p), "bfifo");
     if (err >= 0) {
       err = rtnl_qdisc_fifo_set_limit(leaf.p,
@@ -186,7 +190,7 @@ public:
     }
     if (err < 0) {
       static_cast<void>(rtnl_class_delete(sock_, c.p));
-      return makeError(ErrorCode::Unavailable, "cannot give htb class " + std::to_string(handle) +
+      return makeError(ErrorCode::Unavailable, "cannot give htb class " + tcHandleText(handle) +
                                                    " on " + ifname + " its queue: " + nlError(err));
     }
     return {};
@@ -198,11 +202,9 @@ public:
       return ifindex.error();
     }
     ClassPtr c(rtnl_class_alloc());
-    rtnl_tc_set_ifindex(TC_CAST(c.p), *ifindex);
-    rtnl_tc_set_parent(TC_CAST(c.p), handle & 0xFFFF0000u);
-    rtnl_tc_set_handle(TC_CAST(c.p), handle);
+    placeTc(TC_CAST(c.p), *ifindex, handle & 0xFFFF0000u, handle);
     if (int err = rtnl_class_delete(sock_, c.p); err < 0) {
-      return makeError(ErrorCode::Unavailable, "cannot delete htb class " + std::to_string(handle) +
+      return makeError(ErrorCode::Unavailable, "cannot delete htb class " + tcHandleText(handle) +
                                                    " on " + ifname + ": " + nlError(err));
     }
     return {};

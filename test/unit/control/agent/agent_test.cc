@@ -15,6 +15,7 @@
 
 #include "control/agent/agent_config.h"
 #include "control/protocol/fields.h"
+#include "test/unit/control/agent/inproc_agent.h"
 #include "test/unit/manager/service/test_server.h"
 
 namespace qos::agent {
@@ -49,21 +50,8 @@ protected:
     const Result<void> started = server_.start(voipWorld("10mbit", "10mbit"), server_options);
     ASSERT_TRUE(started.ok()) << started.error().message;
 
-    Agent::Options options;
-    options.config.listen = kAgent;
-    options.config.name = "host-a";
-    options.config.manager = kManager;
+    Agent::Options options = test::inprocAgentOptions(context_, kAgent, kManager, now_);
     options.config.client_timeout_ms = kClientTimeoutMs;
-    options.context = &context_;
-    client::SessionOptions upstream;
-    upstream.endpoint = kManager;
-    upstream.context = &context_;
-    upstream.timeout_ms = 1000;
-    upstream.steady_ms = [this] { return now_.load(); };
-    upstream.wall_ms = [this] { return now_.load(); };
-    options.upstream = upstream;
-    options.steady_ms = [this] { return now_.load(); };
-    options.wall_ms = [this] { return now_.load(); };
     Result<std::unique_ptr<Agent>> agent = Agent::start(std::move(options));
     ASSERT_TRUE(agent.ok()) << agent.error().message;
     agent_ = std::move(*agent);

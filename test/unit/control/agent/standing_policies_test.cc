@@ -19,6 +19,7 @@
 #include "control/agent/agent_status.h"
 #include "control/transport/client.h"
 #include "test/fakes/fake_host_kernel.h"
+#include "test/unit/control/agent/inproc_agent.h"
 #include "test/unit/manager/service/test_server.h"
 
 namespace qos::agent {
@@ -259,21 +260,9 @@ TEST_F(StandingPoliciesTest, ALostGrantIsAskedForAgain) {
 
 TEST_F(StandingPoliciesTest, TheAgentHoldsItsConfigsPoliciesAndAnswersStatus) {
   startManager("10mbit", "10mbit");
-  Agent::Options options;
-  options.config.listen = "inproc://standing-policies-agent";
-  options.config.name = "host-a";
-  options.config.manager = kManager;
+  Agent::Options options =
+      test::inprocAgentOptions(context_, "inproc://standing-policies-agent", kManager, now_);
   options.config.policies = {voipPolicy("phone", 40000), voipPolicy("fax", 40001)};
-  options.context = &context_;
-  client::SessionOptions upstream;
-  upstream.endpoint = kManager;
-  upstream.context = &context_;
-  upstream.timeout_ms = 1000;
-  upstream.steady_ms = [this] { return now_.load(); };
-  upstream.wall_ms = [this] { return now_.load(); };
-  options.upstream = upstream;
-  options.steady_ms = [this] { return now_.load(); };
-  options.wall_ms = [this] { return now_.load(); };
   Result<std::unique_ptr<Agent>> agent = Agent::start(std::move(options));
   ASSERT_TRUE(agent.ok()) << agent.error().message;
 
@@ -319,26 +308,14 @@ TEST_F(StandingPoliciesTest, TheAgentHoldsItsConfigsPoliciesAndAnswersStatus) {
 
 TEST_F(StandingPoliciesTest, TheAgentEnforcesEveryGrantItHoldsAndTakesItBack) {
   startManager("10mbit", "10mbit");
-  test::FakeHostKernel::State kernel;
+  qos::test::FakeHostKernel::State kernel;
   kernel.roots["eth0"] = RootQdisc{"fq_codel", 0};
-  Agent::Options options;
-  options.config.listen = "inproc://standing-policies-enforcing-agent";
-  options.config.name = "host-a";
-  options.config.manager = kManager;
+  Agent::Options options = test::inprocAgentOptions(
+      context_, "inproc://standing-policies-enforcing-agent", kManager, now_);
   options.config.policies = {voipPolicy("phone", 40000)};
   options.config.enforce.mode = EnforceMode::Nftables;
-  options.context = &context_;
-  client::SessionOptions upstream;
-  upstream.endpoint = kManager;
-  upstream.context = &context_;
-  upstream.timeout_ms = 1000;
-  upstream.steady_ms = [this] { return now_.load(); };
-  upstream.wall_ms = [this] { return now_.load(); };
-  options.upstream = upstream;
-  options.steady_ms = [this] { return now_.load(); };
-  options.wall_ms = [this] { return now_.load(); };
   options.open_kernel = [&kernel]() -> Result<std::unique_ptr<HostKernel>> {
-    return std::unique_ptr<HostKernel>(new test::FakeHostKernel(kernel));
+    return std::unique_ptr<HostKernel>(new qos::test::FakeHostKernel(kernel));
   };
   Result<std::unique_ptr<Agent>> started = Agent::start(std::move(options));
   ASSERT_TRUE(started.ok()) << started.error().message;
