@@ -22,7 +22,10 @@
 # direction enters; qosctl shows the capacity taken during the call and
 # free after it; the hang-up takes the mark off a sender that goes on.
 # Then a busy hour: a video call that does not fit its default profile gets
-# an alternate, and one that fits nowhere goes best effort.
+# an alternate, and one that fits nowhere goes best effort.  Last, a media
+# server on A that never asks for QoS: the agent holds a standing policy for
+# it and enforces the grant in A's own kernel (marked AF41, shaped to its
+# 1 Mbit/s), and leaves nothing behind when it stops.
 # Everything it makes is removed when it ends, whatever happens.
 # Exit status: 0 when every step showed what it should.
 set -uo pipefail
@@ -219,10 +222,59 @@ done
 show_networks AF41
 [[ $(reserved wan AF41) == 0 ]] && good "AF41 free again" || bad "wan AF41 still reserved: $(reserved wan AF41)"
 
+step "A media server on A that never asks for QoS: a standing policy, enforced in A's kernel"
+say "   qos-agent restarts with [enforce] mode = \"nftables\" (shaping on $if_a) and a"
+say "   [[policy]] for the media server's RTP stream, $QG_A_V4 -> $QG_B_V4 udp/5004 (the"
+say "   \"media\" application of conf/qosmgr.toml: AF41, 1 Mbit/s).  The server itself"
+say "   (iperf3 here) marks nothing and sends 5 Mbit/s."
+qg_stop_daemon qos-agent "$agent_pid" TERM 10 || bad "qos-agent did not stop"
+cat >>"$dir/qos-agent.toml" <<TOML
+
+[enforce]
+mode = "nftables"
+limit = "shape"
+interface = "$if_a"
+
+[[policy]]
+name = "media"
+app = "media"
+src = "$QG_A_V4"
+dst = "$QG_B_V4"
+proto = "udp"
+dport = 5004
+TOML
+qg_bg "$ns_a" "$dir/qos-agent.out" "$dir/qos-agent.log" "$QOS_AGENT" --config "$dir/qos-agent.toml"
+agent_pid=$QG_BG_PID
+qg_wait_for_line "$dir/qos-agent.log" 'policy media: granted' "$agent_pid" 15 ||
+  stop_here "the standing policy was not granted: $(tail -3 "$dir/qos-agent.log")"
+grep -E 'enforce: |policy media: granted' "$dir/qos-agent.log" | sed 's/^qos-agent: info: //' | indent
+say "   qos-agent --status:"
+qg_in "$ns_a" "$QOS_AGENT" --config "$dir/qos-agent.toml" --status 2>&1 | indent
+qg_tshark_start "$ns_a" "$if_a" "$dir/media-a.pcap" "udp and dst port 5004" || stop_here "tshark did not start in $ns_a"
+cap_a=$QG_CAPTURE_PID
+qg_tshark_start "$ns_b" "$if_b" "$dir/media-b.pcap" "udp and dst port 5004" || stop_here "tshark did not start in $ns_b"
+sleep 1
+t_media=$(date +%s.%N)
+qg_police_run "$ns_a" "$ns_b" "$QG_A_V4" "$QG_B_V4" 5004 40000 5 4 1200 "$dir" || bad "iperf3 did not run"
+capture_stop
+read -r mbit marked all < <(qg_pcap_rate "$dir/media-a.pcap" "$QG_A_V4" 5004 34 \
+  "$(awk -v t="$t_media" 'BEGIN { printf "%.3f", t + 1 }')")
+tshark_says "$dir/media-a.pcap" "A ($ns_a, $if_a)"
+((all > 0 && marked == all)) && awk -v m="$mbit" 'BEGIN { exit !(m > 0.85 && m < 1.15) }' &&
+  good "left A marked AF41 (34) at $mbit Mbit/s, shaped by its HTB class: $QG_SENT_PKTS sent, $QG_RCVD_PKTS arrived" ||
+  bad "at A: $marked of $all packets marked 34, $mbit Mbit/s"
+tshark_says "$dir/media-b.pcap" "B ($ns_b, $if_b)"
+seen "$dir/media-b.pcap" "$QG_A_V4" "$QG_B_V4" 26 "B received (the wan's AF41, gw1's marking)"
+show_networks AF41
+
 step "Stopping qos-agent (SIGTERM) and host B's qos-call"
 qg_stop_daemon qos-agent "$agent_pid" TERM 10 && ((QG_STOP_RC == 0)) &&
   good "qos-agent stopped: $(tail -1 "$dir/qos-agent.log" | sed 's/^qos-agent: info: //')" ||
   bad "qos-agent exited $QG_STOP_RC"
+! qg_in "$ns_a" nft list table inet qos_agent >/dev/null 2>&1 &&
+  [[ $(qg_in "$ns_a" tc qdisc show dev "$if_a" | awk '/ root / { print $2; exit }') == noqueue ]] &&
+  good "nothing of the agent's left in A's kernel: no nftables table, $if_a's qdisc the default again" ||
+  bad "the agent left its table or its qdisc on A"
 qg_stop_daemon qos-call "$callee_pid" INT 10
 say "   What B's qos-call printed:"
 indent <"$dir/callee.out"

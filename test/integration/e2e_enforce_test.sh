@@ -87,15 +87,6 @@ has_table() { qg_in "$ns_a" nft list table inet qos_agent >/dev/null 2>&1; }
 root_qdisc() { qg_in "$ns_a" tc qdisc show dev "$if_a" | awk '/ root / { print $2, $3; exit }'; }
 agent_classes() { qg_in "$ns_a" tc class show dev "$if_a" | grep -c 'a9e0:'; }
 map_elements() { qg_in "$ns_a" nft -j list map inet qos_agent flows4_dport | qg_json 'len(d["nftables"][1]["map"].get("elem", []))'; }
-# rate_at PCAP DSCP FROM: the IP-level Mbit/s of A's media packets in PCAP from
-# epoch FROM on, those carrying DSCP, and their number: "MBIT N_DSCP N_ALL".
-rate_at() {
-  tshark -n -r "$1" -Y "ip.src == $QG_A_V4 && udp.dstport == $media_port" -T fields \
-    -e frame.time_epoch -e ip.len -e ip.dsfield.dscp 2>/dev/null |
-    awk -v from="$3" -v dscp="$2" '$1 >= from {
-        if (first == "") first = $1; last = $1; bytes += $2; n++; if ($3 == dscp) m++ }
-      END { t = last - first; printf "%.3f %d %d\n", (t > 0 ? bytes * 8 / t / 1e6 : 0), m, n }'
-}
 within() { awk -v x="$1" -v want="$2" -v pct="$3" 'BEGIN { d = x - want; if (d < 0) d = -d; exit !(d <= want * pct / 100) }'; }
 
 qg_start_qosmgr "$ns_gw" "$dir/qosmgr.toml" "$dir/qosmgr.log" || qg_die "qosmgr did not start"
@@ -141,8 +132,9 @@ offer() {
   QG_CAPTURE_PID=$cap_a
   qg_capture_stop
   # The first second fills the bucket (or the queue): the rate is read after it.
-  read -r a_mbit a_marked a_all < <(rate_at "$dir/$1-a.pcap" 34 "$(awk -v t="$t_offer" 'BEGIN { printf "%.3f", t + 1 }')")
-  read -r _ b_marked b_all < <(rate_at "$dir/$1-b.pcap" 26 0)
+  read -r a_mbit a_marked a_all < <(qg_pcap_rate "$dir/$1-a.pcap" "$QG_A_V4" "$media_port" 34 \
+    "$(awk -v t="$t_offer" 'BEGIN { printf "%.3f", t + 1 }')")
+  read -r _ b_marked b_all < <(qg_pcap_rate "$dir/$1-b.pcap" "$QG_A_V4" "$media_port" 26)
   class_stats=$(qg_in "$ns_a" tc -s class show dev "$if_a" | grep -A1 'a9e0:1 ' | tail -1)
   dropped=$(sed -n 's/.*(dropped \([0-9]*\),.*/\1/p' <<<"$class_stats")
   ((a_all > 100 && a_marked == a_all)) && qg_pass "$2: every packet of the flow left A marked 34 ($a_marked of $a_all)" ||

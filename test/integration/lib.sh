@@ -484,6 +484,18 @@ qg_pcap_dscp_counts() {
     -e ip.dsfield.dscp -e ipv6.tclass.dscp 2>/dev/null |
     awk '{ n[$1 " " $2 " " $3] += 1 } END { for (k in n) print n[k], k }' | sort -k2,2 -k4,4n
 }
+# qg_pcap_rate PCAP SRC DPORT DSCP [FROM]: SRC's UDP packets to port DPORT in
+# PCAP (from epoch FROM on): their IP-level rate in Mbit/s between the first
+# and the last, how many carried DSCP, and how many there were:
+# "MBIT N_DSCP N_ALL".
+qg_pcap_rate() {
+  tshark -n -r "$1" -Y "ip.src == $2 && udp.dstport == $3" -T fields \
+    -e frame.time_epoch -e ip.len -e ip.dsfield.dscp 2>/dev/null |
+    awk -v from="${5:-0}" -v dscp="$4" '$1 >= from {
+        if (first == "") first = $1; last = $1; bytes += $2; n++; if ($3 == dscp) m++ }
+      END { t = last - first; printf "%.3f %d %d\n", (t > 0 ? bytes * 8 / t / 1e6 : 0), m, n }'
+}
+
 qg_capture_stop() {
   [[ -n ${QG_CAPTURE_PID:-} ]] || return 0
   qg_wait_exit "$QG_CAPTURE_PID" "${1:-0}"
