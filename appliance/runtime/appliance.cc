@@ -1,5 +1,6 @@
 #include "appliance/runtime/appliance.h"
 
+#include <cerrno>
 #include <cstring>
 
 #include <rte_eal.h>
@@ -10,6 +11,7 @@
 #include <rte_mbuf.h>
 
 #include "appliance/runtime/pcap_capture.h"
+#include "appliance/runtime/startup_fault.h"
 #include "control/common/log.h"
 
 namespace qos::appliance {
@@ -82,7 +84,8 @@ Result<std::unique_ptr<Appliance>> Appliance::create(const ApplianceConfig& conf
 
   const size_t qsbr_size = rte_rcu_qsbr_get_memsize(n_workers);
   app->qsbr_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
-  if (app->qsbr_ == nullptr || rte_rcu_qsbr_init(app->qsbr_, n_workers) != 0) {
+  if (app->qsbr_ == nullptr || startupFault("rcu") ||
+      rte_rcu_qsbr_init(app->qsbr_, n_workers) != 0) {
     return makeError("cannot create the RCU variable");
   }
   for (unsigned id = 0; id < n_workers; ++id) {
@@ -267,7 +270,11 @@ Result<void> Appliance::start() {
   }
   stop_.store(false);
   for (size_t w = 0; w < workers_.size(); ++w) {
-    const int rc = rte_eal_remote_launch(&Worker::launch, workers_[w].get(), worker_lcores_[w]);
+    // (A test may make the last launch fail: the ones before it are undone.)
+    const int rc =
+        w + 1 == workers_.size() && startupFault("launch")
+            ? -EBUSY
+            : rte_eal_remote_launch(&Worker::launch, workers_[w].get(), worker_lcores_[w]);
     if (rc != 0) {
       stop_.store(true);
       for (size_t v = 0; v < w; ++v) {

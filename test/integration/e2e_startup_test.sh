@@ -27,7 +27,8 @@ gen=${QOSBENCH_GEN:-$(dirname "$(dirname "$QOSGATE")")/tools/bench/qosbench-gen}
 n=0
 # fails NAME EXPECT_STATUS EXPECT_TEXT TOML_BODY [EAL ARGS...]: qosgate with
 # [[pair]] net_null0/net_null1 unless the body names its own, and the given
-# EAL args (with a file prefix of its own).
+# EAL args (with a file prefix of its own), its environment plus fail_env.
+fail_env=()
 fails() {
   local name=$1 want_rc=$2 want=$3 body=$4
   shift 4
@@ -38,7 +39,7 @@ fails() {
     printf '%s\n' "$body"
     grep -q '^\[\[pair\]\]' <<<"$body" || printf '[[pair]]\ninside = "net_null0"\noutside = "net_null1"\n'
   } >"$config"
-  timeout 60 "$QOSGATE" --config "$config" -- --file-prefix="$prefix" "$@" \
+  env "${fail_env[@]}" timeout 60 "$QOSGATE" --config "$config" -- --file-prefix="$prefix" "$@" \
     >"$dir/case$n.out" 2>"$dir/case$n.err"
   local rc=$? last
   last=$(tail -n 1 "$dir/case$n.err")
@@ -74,6 +75,16 @@ fails "net_pcap infinite_rx over a capture larger than the pool" 1 \
   "set [dataplane] mbufs to at least 24672" \
   $'[[pair]]\ninside = "net_pcap0"\noutside = "net_null0"\n[dataplane]\nmbufs = 16383' \
   --no-huge -m 512 -l 0-1 "--vdev=net_pcap0,rx_pcap=$dir/20k.pcap,infinite_rx=1" --vdev=net_null0
+# The steps no input can make fail, failed on purpose (appliance/runtime/startup_fault.h):
+# the RCU variable, and the launch of the second of two workers (the first,
+# already running, is stopped).
+fail_env=(QOSGATE_FAIL_STEP=rcu)
+fails "the RCU variable cannot be made" 1 "cannot create the RCU variable" "" \
+  "${nohuge[@]}" -l 0-1 "${null2[@]}"
+fail_env=(QOSGATE_FAIL_STEP=launch)
+fails "a worker that cannot be launched" 1 "cannot launch the worker on lcore 2" "" \
+  "${nohuge[@]}" --lcores=0@0,1@1,2@1 "${null2[@]}"
+fail_env=()
 busy_port=$(qg_free_port)
 "$QG_PYTHON" -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$busy_port" &
