@@ -215,7 +215,8 @@ public:
    */
   unsigned ownerOf(const FlowEntry* entry, unsigned n_workers) const noexcept {
     const auto slot = static_cast<uint32_t>(entry - entries_);
-    return static_cast<unsigned>((uint64_t{slot * 2654435761u} * n_workers) >> 32);
+    const uint32_t hashed = slot * 2654435761u;  // mod 2^32: a bijection of the slots
+    return static_cast<unsigned>((uint64_t{hashed} * n_workers) >> 32);
   }
 
   /** The entry installed under @p key, or nullptr.  Its counters are the workers' to write. */
