@@ -228,21 +228,7 @@ say "   [[policy]] for the media server's RTP stream, $QG_A_V4 -> $QG_B_V4 udp/5
 say "   \"media\" application of conf/qosmgr.toml: AF41, 1 Mbit/s).  The server itself"
 say "   (iperf3 here) marks nothing and sends 5 Mbit/s."
 qg_stop_daemon qos-agent "$agent_pid" TERM 10 || bad "qos-agent did not stop"
-cat >>"$dir/qos-agent.toml" <<TOML
-
-[enforce]
-mode = "nftables"
-limit = "shape"
-interface = "$if_a"
-
-[[policy]]
-name = "media"
-app = "media"
-src = "$QG_A_V4"
-dst = "$QG_B_V4"
-proto = "udp"
-dport = 5004
-TOML
+qg_media_enforcement shape "$if_a" >>"$dir/qos-agent.toml"
 qg_bg "$ns_a" "$dir/qos-agent.out" "$dir/qos-agent.log" "$QOS_AGENT" --config "$dir/qos-agent.toml"
 agent_pid=$QG_BG_PID
 qg_wait_for_line "$dir/qos-agent.log" 'policy media: granted' "$agent_pid" 15 ||

@@ -273,6 +273,8 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
   }
 
   const unsigned n_workers = handed_off ? 1 : shared_.n_workers;  // 1: meter all found here
+  // Which worker meters each entry found (set in stage 2 when n_workers > 1).
+  std::array<uint8_t, kBurstSize> owner;
 
   // Stage 2: admitted flows, one bulk lookup per wildcard mask in use, most
   // specific first; a packet found under one mask is not looked up again.
@@ -304,8 +306,13 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
           entry[pending[j]] = found[j];
           // Only an entry this worker meters: its owner writes it on every
           // packet, and a read here would make that line bounce between cores.
-          if (n_workers == 1 || flows.ownerOf(found[j], n_workers) == thread_id_) {
+          if (n_workers == 1) {
             rte_prefetch0(found[j]);
+          } else {
+            owner[pending[j]] = static_cast<uint8_t>(flows.ownerOf(found[j], n_workers));
+            if (owner[pending[j]] == thread_id_) {
+              rte_prefetch0(found[j]);
+            }
           }
         } else {
           pending[still++] = pending[j];
@@ -317,21 +324,16 @@ void Worker::processBurst(const PolicySnapshot& policy, uint64_t now_tsc, const 
 
   // Stage 3: decide and mark.  A flow another worker owns is handed to it.
   const MeterProfile* profiles = flows.profiles();
-  std::array<uint8_t, kBurstSize> owner;
   uint16_t n_handed = 0;
   for (uint16_t k = 0; k < n_ip; ++k) {
     const uint16_t i = ip_index[k];
     const ParsedPacket& p = parsed[i];
     Decision d;
     if (FlowEntry* e = entry[i]) {
-      if (n_workers > 1) [[unlikely]] {
-        const unsigned w = flows.ownerOf(e, n_workers);
-        if (w != thread_id_) {
-          owner[i] = static_cast<uint8_t>(w);
-          drop_reason[i] = kHandedOff;
-          ++n_handed;
-          continue;
-        }
+      if (n_workers > 1 && owner[i] != thread_id_) [[unlikely]] {
+        drop_reason[i] = kHandedOff;
+        ++n_handed;
+        continue;
       }
       ++n_matched[static_cast<size_t>(MatchKind::Flow)];
       d = decideFlow(*e, profiles, now_tsc, p.l3_length);

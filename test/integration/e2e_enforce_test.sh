@@ -58,21 +58,7 @@ cp "$dir/qos-agent.toml" "$dir/qos-agent.base.toml"
 # agent_config LIMIT: the example agent with the media policy, enforcing with LIMIT.
 agent_config() {
   cp "$dir/qos-agent.base.toml" "$dir/qos-agent.toml"
-  cat >>"$dir/qos-agent.toml" <<TOML
-
-[enforce]
-mode = "nftables"
-limit = "$1"
-interface = "$if_a"
-
-[[policy]]
-name = "media"
-app = "media"
-src = "$QG_A_V4"
-dst = "$QG_B_V4"
-proto = "udp"
-dport = $media_port
-TOML
+  qg_media_enforcement "$1" "$if_a" >>"$dir/qos-agent.toml"
 }
 start_agent() {
   qg_bg "$ns_a" "$dir/agent.out" "$dir/agent.log" "$QOS_AGENT" --config "$dir/qos-agent.toml"

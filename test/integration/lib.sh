@@ -634,6 +634,27 @@ qg_example_world() {
   done
 }
 
+# qg_media_enforcement LIMIT IF: the agent config's [enforce] (nftables,
+# LIMIT, on IF) and a standing policy for host A's media server (the
+# example's "media" application, A -> B udp/5004), on stdout.
+qg_media_enforcement() {
+  cat <<TOML
+
+[enforce]
+mode = "nftables"
+limit = "$1"
+interface = "$2"
+
+[[policy]]
+name = "media"
+app = "media"
+src = "$QG_A_V4"
+dst = "$QG_B_V4"
+proto = "udp"
+dport = 5004
+TOML
+}
+
 # qg_world_ctl ARGS...: qosctl as the operator (the ops key) in the example world.
 qg_world_ctl() {
   qg_in "$QG_WORLD_NS" "$QOSCTL" --endpoint "$QG_ENDPOINT" --timeout 3000 \

@@ -26,6 +26,25 @@
 namespace qos::agent {
 namespace {
 
+/** @p addr:@p port as a socket address of @p family; @p length is set to its size. */
+sockaddr_storage addressOf(int family, const char* addr, uint16_t port, socklen_t& length) {
+  sockaddr_storage out{};
+  if (family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&out);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    inet_pton(AF_INET, addr, &a->sin_addr);
+    length = sizeof(sockaddr_in);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&out);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    inet_pton(AF_INET6, addr, &a->sin6_addr);
+    length = sizeof(sockaddr_in6);
+  }
+  return out;
+}
+
 /** A UDP socket bound to @p addr:@p port that reads each datagram's TOS / traffic class. */
 class Receiver {
 public:
@@ -36,19 +55,12 @@ public:
     setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     if (family == AF_INET) {
       setsockopt(fd_, IPPROTO_IP, IP_RECVTOS, &on, sizeof on);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(port);
-      inet_pton(AF_INET, addr, &a.sin_addr);
-      bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     } else {
       setsockopt(fd_, IPPROTO_IPV6, IPV6_RECVTCLASS, &on, sizeof on);
-      sockaddr_in6 a{};
-      a.sin6_family = AF_INET6;
-      a.sin6_port = htons(port);
-      inet_pton(AF_INET6, addr, &a.sin6_addr);
-      bound_ = bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     }
+    socklen_t length = 0;
+    const sockaddr_storage a = addressOf(family, addr, port, length);
+    bound_ = bind(fd_, reinterpret_cast<const sockaddr*>(&a), length) == 0;
   }
   ~Receiver() { close(fd_); }
   Receiver(const Receiver&) = delete;
@@ -88,28 +100,12 @@ private:
 /** One unmarked datagram from @p src:@p sport to @p dst:@p dport. */
 bool sendFrom(int family, const char* src, uint16_t sport, const char* dst, uint16_t dport) {
   const int fd = socket(family, SOCK_DGRAM, 0);
-  bool sent = false;
-  if (family == AF_INET) {
-    sockaddr_in from{};
-    sockaddr_in to{};
-    from.sin_family = to.sin_family = AF_INET;
-    from.sin_port = htons(sport);
-    to.sin_port = htons(dport);
-    inet_pton(AF_INET, src, &from.sin_addr);
-    inet_pton(AF_INET, dst, &to.sin_addr);
-    sent = bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
-           sendto(fd, "qos", 3, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 3;
-  } else {
-    sockaddr_in6 from{};
-    sockaddr_in6 to{};
-    from.sin6_family = to.sin6_family = AF_INET6;
-    from.sin6_port = htons(sport);
-    to.sin6_port = htons(dport);
-    inet_pton(AF_INET6, src, &from.sin6_addr);
-    inet_pton(AF_INET6, dst, &to.sin6_addr);
-    sent = bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) == 0 &&
-           sendto(fd, "qos", 3, 0, reinterpret_cast<sockaddr*>(&to), sizeof to) == 3;
-  }
+  socklen_t from_length = 0;
+  socklen_t to_length = 0;
+  const sockaddr_storage from = addressOf(family, src, sport, from_length);
+  const sockaddr_storage to = addressOf(family, dst, dport, to_length);
+  const bool sent = bind(fd, reinterpret_cast<const sockaddr*>(&from), from_length) == 0 &&
+                    sendto(fd, "qos", 3, 0, reinterpret_cast<const sockaddr*>(&to), to_length) == 3;
   close(fd);
   return sent;
 }
